@@ -1,0 +1,149 @@
+"""Dispatch a primitive to the engine that traces it.
+
+Every primitive call, ``sin(x)`` or ``x * y``, comes here. When no argument is traced the
+rule's primal runs on plain numbers; otherwise the argument of highest *rank* handles the
+call. The rank orders nested transformations: a transformation started later sees its own
+values first and treats everything else, including values traced by an outer
+transformation, as constants. That single rule gives grad-of-grad, forward-over-reverse
+Hessians and nested derivatives without perturbation confusion.
+"""
+
+from __future__ import annotations
+
+import itertools
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Traced", "apply", "evaluate", "as_value", "primal_value", "new_level", "shape_of"]
+
+_levels = itertools.count(1)
+
+
+def new_level() -> int:
+    """A fresh transformation level, higher than every level handed out before."""
+    return next(_levels)
+
+
+class Traced:
+    """Base of ``ForwardDiff`` and ``ReverseDiff``: a value that an engine follows.
+
+    ``_rank`` is ``2 * level`` for forward mode and ``2 * level + 1`` for reverse mode, so
+    that at the same level a reverse node wraps a forward one (forward over reverse).
+    """
+
+    __slots__ = ()
+    _rank: int
+
+    def _apply(self, rule: Any, args: tuple, params: dict) -> Traced:  # pragma: no cover
+        raise NotImplementedError
+
+
+def apply(rule: Any, *args: Any, **params: Any) -> Any:
+    """Run primitive ``rule`` on ``args``: plain numbers in, plain numbers out; else trace."""
+    top = None
+    rank = -1
+    for a in args:
+        if isinstance(a, Traced) and a._rank > rank:
+            top, rank = a, a._rank
+    if top is None:
+        return evaluate(rule, args, params)
+    return top._apply(rule, args, params)
+
+
+def evaluate(rule: Any, values: tuple | list, params: dict) -> Any:
+    """The primal of ``rule`` on values that may still be traced by an outer level."""
+    for v in values:
+        if isinstance(v, Traced):
+            return apply(rule, *values, **params)
+    try:
+        return rule.primal(*values, **params)
+    except (TypeError, ValueError, IndexError) as err:
+        raise _explain(rule, values, params, err) from err
+
+
+def as_value(value: Any, who: str) -> Any:
+    """Check and normalise a value given to an engine: floats stay floats, ints become floats,
+    sequences become float arrays; anything else is a ``TypeError`` that says what to do."""
+    if isinstance(value, Traced):
+        return value
+    if type(value) is float:
+        return value
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, numbers.Complex):
+        return complex(value)
+    if isinstance(value, list | tuple | np.ndarray):
+        try:
+            array = np.asarray(value)
+        except ValueError as err:  # ragged nested lists
+            raise TypeError(
+                f"{who}: cannot make a numeric array from {_describe(value)}: {err}"
+            ) from err
+        if array.dtype.kind in "biu":
+            return array.astype(np.float64)
+        if array.dtype.kind in "fc":
+            return array
+        if array.dtype == object and all(isinstance(v, Traced) for v in array.flat):
+            raise TypeError(
+                f"{who}: got a sequence of traced values; combine them with "
+                "course_ad.stack([...]) instead of a list or np.array"
+            )
+    raise TypeError(
+        f"{who}: the value must be a real number or a numpy array of numbers, "
+        f"got {_describe(value)}. Convert it first, e.g. float(x) or np.asarray(x, dtype=float)."
+    )
+
+
+def primal_value(x: Any) -> Any:
+    """Strip every level of tracing: the plain number or array underneath."""
+    while isinstance(x, Traced):
+        x = x.value  # type: ignore[attr-defined]
+    return x
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    """Shape of a plain or traced value (``()`` for Python numbers)."""
+    x = primal_value(x)
+    return x.shape if isinstance(x, np.ndarray | np.generic) else np.shape(x)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _explain(rule: Any, values: tuple | list, params: dict, err: Exception) -> Exception:
+    """Turn numpy's error into one that names the operation, the shapes and the fix."""
+    kinds = [
+        "shape " + str(np.shape(v)) if isinstance(v, np.ndarray | numbers.Number) else _describe(v)
+        for v in values
+    ]
+    listed = " and ".join(kinds)
+    extra = f" with {params}" if params else ""
+    if not all(isinstance(v, np.ndarray | np.generic | numbers.Number) for v in values):
+        return TypeError(
+            f"{rule.name}: cannot apply to {listed}; operands must be numbers, numpy arrays, "
+            "ForwardDiff or ReverseDiff values"
+        )
+    shapes = [np.shape(v) for v in values]
+    if rule.name == "matmul" and len(shapes) == 2:
+        a, b = shapes
+        inner_a = a[-1] if a else None
+        inner_b = b[-2] if len(b) >= 2 else (b[0] if b else None)
+        return ValueError(
+            f"matmul: shapes {a} and {b} do not align (inner sizes {inner_a} and {inner_b}); "
+            "the last axis of the left operand must match the first (or second to last) axis "
+            "of the right one; transpose one of them?"
+        )
+    if rule.elementwise and len(values) > 1:
+        return ValueError(
+            f"{rule.name}: shapes {' and '.join(map(str, shapes))} do not broadcast: numpy "
+            "compares shapes from the right and each pair of sizes must be equal or 1"
+        )
+    return type(err)(f"{rule.name}: cannot apply to {listed}{extra}: {err}")

@@ -1,0 +1,205 @@
+"""Reverse mode: graph nodes that remember how they were made, and the adjoint sweep.
+
+A ``ReverseDiff`` node keeps its ``value``, its ``parents`` (the traced inputs, in argument
+order), its ``op`` and the input values its VJP rules need. ``backward()`` visits the graph
+once in reverse topological order and pushes adjoints to the parents: v̄ⱼ += v̄ᵢ ∂φᵢ/∂vⱼ,
+Griewank's incremental adjoint recursion. Plain numbers and arrays that enter an operation
+are constants: no VJP is ever computed for them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from .dispatch import Traced, as_value, evaluate, shape_of
+from .forward import _show
+from .ops import Operators, unbroadcast
+
+__all__ = ["ReverseDiff", "topological_order"]
+
+_sweeps = itertools.count(1)
+
+
+class ReverseDiff(Operators, Traced):
+    """A node of the computational graph: ``value``, ``parents``, ``op``, ``vjp`` and ``grad``.
+
+    Leaves are made by you (``ReverseDiff(2.0)``, optionally with a ``name`` for pictures);
+    every other node is made by an operation. After ``f.backward()`` every node's ``grad``
+    holds ∂f/∂node for that call.
+    """
+
+    __slots__ = ("value", "grad", "parents", "op", "name", "_rule", "_args", "_argnums",
+                 "_params", "_rank", "_mark")
+
+    def __init__(self, value: Any, *, name: str = "", level: int = 0) -> None:
+        self.value = as_value(value, "ReverseDiff")
+        self.grad: Any = None
+        self.parents: tuple[ReverseDiff, ...] = ()
+        self.op = ""
+        self.name = name
+        self._rule = None
+        self._args: tuple = ()
+        self._argnums: tuple[int, ...] = ()
+        self._params: dict = {}
+        self._rank = 2 * level + 1
+        self._mark = 0
+
+    @property
+    def level(self) -> int:
+        return self._rank // 2
+
+    @property
+    def argnums(self) -> tuple[int, ...]:
+        """The argument position of each parent (``x - 3`` has parent x at position 0)."""
+        return self._argnums
+
+    @property
+    def inputs(self) -> tuple[Any, ...]:
+        """All arguments of the operation, parents as nodes and constants as values."""
+        args = list(self._args)
+        for parent, i in zip(self.parents, self._argnums):
+            args[i] = parent
+        return tuple(args)
+
+    @property
+    def params(self) -> dict:
+        """Static parameters of the operation (``axis``, ``shape``, ``index``, ...)."""
+        return self._params
+
+    def __repr__(self) -> str:
+        op = f", op={self.op!r}" if self.op else ""
+        name = f", name={self.name!r}" if self.name else ""
+        return f"ReverseDiff(value={_show(self.value)}, grad={_show(self.grad)}{op}{name})"
+
+    def vjp(self, cotangent: Any) -> tuple[Any, ...]:
+        """The cotangent each parent receives from this node: v̄ ∂v/∂parent, one per parent."""
+        rule, out, args, params = self._rule, self.value, self._args, self._params
+        if rule is None:
+            return ()
+        if rule.variadic:
+            return tuple(rule.vjp[0](cotangent, out, *args, argnum=i, **params)
+                         for i in self._argnums)
+        return tuple(rule.vjp[i](cotangent, out, *args, **params) for i in self._argnums)
+
+    def backward(self, seed: Any = None, *, create_graph: bool = False) -> None:
+        """Set ``grad`` on every node of this graph to ∂(seed · self)/∂node.
+
+        Visits each node once, in reverse topological order; adjoints of a node used several
+        times add up. Calling it again recomputes from scratch (it never accumulates), and a
+        later ``g.backward()`` sets fresh gradients for ``g``'s graph. With
+        ``create_graph=True`` the gradients are ``ReverseDiff`` nodes themselves, so they can
+        be differentiated again.
+        """
+        seed = _check_seed(self, seed)
+        order = topological_order(self)
+        for node in order:
+            node.grad = None
+        self.grad = seed
+        for node in reversed(order):
+            g = node.grad
+            parents = node.parents
+            if g is None:
+                node.grad = _zeros_like(node.value)
+                continue
+            if not parents:
+                continue
+            rule = node._rule
+            params = node._params
+            if create_graph:
+                args, out = node.inputs, node
+            else:
+                args, out = node._args, node.value
+            vjps = rule.vjp
+            variadic = rule.variadic
+            for parent, i in zip(parents, node._argnums):
+                if variadic:
+                    c = vjps[0](g, out, *args, argnum=i, **params)
+                else:
+                    vjp = vjps[i]
+                    if vjp is None:
+                        continue
+                    c = vjp(g, out, *args, **params)
+                pv = parent.value
+                if type(c) is not float or type(pv) is not float:
+                    target = pv.shape if type(pv) is np.ndarray else shape_of(pv)
+                    have = c.shape if type(c) is np.ndarray else shape_of(c)
+                    if have != target:
+                        c = unbroadcast(c, target)
+                previous = parent.grad
+                parent.grad = c if previous is None else previous + c
+
+    def _apply(self, rule: Any, args: tuple, params: dict) -> ReverseDiff:
+        """Record an operation: the node's value, its traced parents and its constants."""
+        rank = self._rank
+        values = list(args)
+        parents = []
+        argnums = []
+        for i, a in enumerate(args):
+            if isinstance(a, ReverseDiff) and a._rank == rank:
+                values[i] = a.value
+                parents.append(a)
+                argnums.append(i)
+        node = ReverseDiff.__new__(type(self))
+        node.value = evaluate(rule, values, params)
+        node.grad = None
+        node.parents = tuple(parents)
+        node.op = rule.name
+        node.name = ""
+        node._rule = rule
+        node._args = tuple(values)
+        node._argnums = tuple(argnums)
+        node._params = params
+        node._rank = rank
+        node._mark = 0
+        return node
+
+
+def topological_order(output: ReverseDiff) -> list[ReverseDiff]:
+    """Every node that ``output`` depends on, each parent before its children.
+
+    An iterative depth-first search with an explicit stack: no recursion, so graphs of
+    millions of nodes work, and each node is visited once however many paths reach it."""
+    stamp = next(_sweeps)
+    order: list[ReverseDiff] = []
+    stack: list[tuple[ReverseDiff, bool]] = [(output, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if node._mark == stamp:
+            continue
+        node._mark = stamp
+        stack.append((node, True))
+        for parent in node.parents:
+            if parent._mark != stamp:
+                stack.append((parent, False))
+    return order
+
+
+def _check_seed(output: ReverseDiff, seed: Any) -> Any:
+    shape = shape_of(output.value)
+    if seed is None:
+        if shape != ():
+            raise ValueError(
+                f"backward: the output has shape {shape}, not a scalar, so there is no single "
+                f"gradient; pass a seed cotangent of shape {shape} (e.g. "
+                f"f.backward(np.ones({shape})) gives the gradient of f.sum()), or reduce the "
+                "output to a scalar first"
+            )
+        return 1.0
+    seed = as_value(seed, "backward seed")
+    if shape_of(seed) != shape:
+        raise ValueError(
+            f"backward: the seed has shape {shape_of(seed)} but the output has shape {shape}; "
+            "the seed is the output's adjoint and must have the output's shape"
+        )
+    return seed
+
+
+def _zeros_like(value: Any) -> Any:
+    shape = shape_of(value)
+    return np.zeros(shape) if shape else 0.0

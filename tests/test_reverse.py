@@ -1,0 +1,212 @@
+"""Reverse mode: topological order, adjoint accumulation, idempotence, depth, higher order."""
+
+import numpy as np
+import pytest
+
+import course_ad as ad
+from course_ad import ReverseDiff, topological_order
+from course_ad.dispatch import apply
+from course_ad.rules import Domain, Rule
+
+
+def _counting_rule(counter: dict) -> Rule:
+    """v = x / 2 with VJP calls counted, so a test can see how often the sweep visits."""
+
+    def half_jvp(dx, out, x):
+        """v̇ = ẋ / 2"""
+        return dx * 0.5
+
+    def half_vjp(g, out, x):
+        """x̄ += v̄ / 2"""
+        counter["vjp"] = counter.get("vjp", 0) + 1
+        return g * 0.5
+
+    return Rule("half", lambda x: x * 0.5, (half_jvp,), (half_vjp,), "½", "v = x/2",
+                r"\dot v = \dot x / 2", r"\bar x \mathrel{+}= \bar v / 2", (Domain(),), True)
+
+
+def test_fan_out_adds_adjoints_x_times_x():
+    x = ReverseDiff(3.0)
+    y = x * x
+    assert y.parents == (x, x)  # a tuple keeps both edges (micrograd's set loses one)
+    y.backward()
+    assert x.grad == 6.0
+
+
+def test_fan_out_adds_adjoints_exp_x_times_exp_x_plus_one():
+    """Seed 001: y = eˣ (eˣ + 1) reuses eˣ; dy/dx = 2e²ˣ + eˣ."""
+    x = ReverseDiff(0.7)
+    e = ad.exp(x)
+    y = e * (e + 1)
+    y.backward()
+    assert np.isclose(x.grad, 2 * np.exp(1.4) + np.exp(0.7), rtol=1e-14)
+    assert np.isclose(e.grad, 2 * np.exp(0.7) + 1, rtol=1e-14)
+
+
+def test_backward_is_idempotent():
+    x = ReverseDiff(2.0)
+    y = ad.sin(x) * x
+    y.backward()
+    first = x.grad
+    y.backward()
+    y.backward()
+    assert x.grad == first == np.cos(2.0) * 2.0 + np.sin(2.0)
+
+
+def test_every_node_holds_its_adjoint_after_backward():
+    a = ReverseDiff(1.0)
+    b = a + a
+    c = b + b
+    c.backward()
+    assert (c.grad, b.grad, a.grad) == (1.0, 2.0, 4.0)
+
+
+def test_topological_order_puts_parents_first_and_lists_each_node_once():
+    x, y = ReverseDiff(1.0), ReverseDiff(2.0)
+    u = x * y
+    w = u + ad.sin(u) + x
+    order = topological_order(w)
+    assert len(order) == len({id(n) for n in order}) == 6
+    position = {id(n): i for i, n in enumerate(order)}
+    for node in order:
+        for parent in node.parents:
+            assert position[id(parent)] < position[id(node)]
+    assert order[-1] is w
+
+
+def test_a_chain_of_a_million_nodes_needs_no_recursion():
+    x = ReverseDiff(1.0)
+    y = x
+    for _ in range(10**6):
+        y = y * 1.0000001
+    y.backward()
+    assert np.isclose(x.grad, 1.0000001 ** 10**6, rtol=1e-9)
+    assert np.isclose(y.value, x.grad, rtol=1e-12)
+
+
+def test_a_diamond_of_sixty_levels_is_swept_once_per_node():
+    """x_{k+1} = x_k/2 + x_k/2 doubles the paths at each level: 2^60 paths, 180 VJP calls."""
+    counter: dict = {}
+    half = _counting_rule(counter)
+    x = ReverseDiff(1.0)
+    top = x
+    for _ in range(60):
+        top = apply(half, top) + apply(half, top)
+    order = topological_order(top)
+    assert len(order) == 1 + 3 * 60
+    top.backward()
+    assert counter["vjp"] == 2 * 60
+    assert x.grad == 1.0
+
+
+def test_constants_get_no_vjp():
+    counter: dict = {}
+    half = _counting_rule(counter)
+    x = ReverseDiff(2.0)
+    y = apply(half, x) * np.float64(3.0) + apply(half, 5.0)  # half(5.0) is a plain number
+    assert isinstance(apply(half, 5.0), float)
+    y.backward()
+    assert counter["vjp"] == 1 and x.grad == 1.5
+    product = x * np.ones(3)
+    assert product.parents == (x,) and product.argnums == (0,)
+
+
+def test_a_constant_matrix_is_not_a_parent_of_matmul():
+    X = np.arange(12.0).reshape(4, 3)
+    W = ReverseDiff(np.ones((3, 2)))
+    node = X @ W
+    assert node.argnums == (1,) and node.parents == (W,)
+    ad.sum(node).backward()
+    assert np.allclose(W.grad, X.sum(axis=0)[:, None] * np.ones((1, 2)))
+
+
+def test_seed_must_match_the_output_shape_and_is_one_for_scalars():
+    x = ReverseDiff(np.arange(3.0))
+    y = x * 2
+    with pytest.raises(ValueError, match=r"backward: the output has shape \(3,\), not a scalar"):
+        y.backward()
+    with pytest.raises(ValueError, match=r"seed has shape \(2,\) but the output has shape"):
+        y.backward(np.ones(2))
+    y.backward(np.array([1.0, 0.0, 2.0]))
+    assert np.array_equal(x.grad, [2.0, 0.0, 4.0])
+
+
+def test_broadcasting_is_undone_once_by_the_engine():
+    b = ReverseDiff(np.array([1.0, 2.0, 3.0]))
+    s = ReverseDiff(2.0)
+    M = ReverseDiff(np.ones((4, 1)))
+    y = ad.sum(M * b * s)
+    y.backward()
+    assert b.grad.shape == (3,) and np.allclose(b.grad, 4 * 2.0)
+    assert np.isclose(s.grad, 4 * 6.0)
+    assert M.grad.shape == (4, 1) and np.allclose(M.grad, 12.0)
+
+
+@pytest.mark.parametrize("op", ["+", "-", "*", "/", "**", "@"])
+def test_numpy_arrays_work_on_either_side_of_every_operator(op):
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0.5, 2.0, (3, 3))
+    w = rng.uniform(0.5, 2.0, (3, 3))
+    compute = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide,
+               "**": np.power, "@": np.matmul}[op]
+    for left in (True, False):
+        node = ReverseDiff(w)
+        out = eval(f"a {op} node" if left else f"node {op} a")
+        assert isinstance(out, ReverseDiff), f"ndarray {op} ReverseDiff gave {type(out)}"
+        expected = compute(a, w) if left else compute(w, a)
+        assert np.allclose(out.value, expected)
+        ad.sum(out).backward()
+        numeric = ad.numerical_gradient(
+            lambda v, left=left: np.sum(compute(a, v) if left else compute(v, a)), w)
+        assert np.allclose(node.grad, numeric, atol=1e-6)
+
+
+def test_create_graph_gives_grad_of_grad():
+    x = ReverseDiff(1.5)
+    y = x**3 + ad.sin(x)
+    y.backward(create_graph=True)
+    first = x.grad
+    assert isinstance(first, ReverseDiff)
+    assert np.isclose(first.value, 3 * 1.5**2 + np.cos(1.5))
+    first.backward()
+    assert np.isclose(x.grad, 6 * 1.5 - np.sin(1.5))
+
+
+def test_python_control_flow_on_values():
+    def f(x):
+        total = x
+        while total < 10:
+            total = total * 2 if total > 0 else total - 1
+        return total
+
+    x = ReverseDiff(1.5)
+    y = f(x)
+    y.backward()
+    assert y.value == 12.0 and x.grad == 8.0
+
+
+def test_repr_shows_value_grad_and_op_never_an_address():
+    x = ReverseDiff(2.0, name="x")
+    y = x * 3
+    y.backward()
+    assert repr(y) == "ReverseDiff(value=6, grad=1, op='mul')"
+    assert repr(x) == "ReverseDiff(value=2, grad=3, name='x')"
+    assert "0x" not in repr(ReverseDiff(np.ones((2, 2))))
+
+
+def test_vjp_of_a_node_gives_one_cotangent_per_parent():
+    x, y = ReverseDiff(2.0), ReverseDiff(5.0)
+    z = x * y
+    assert z.vjp(1.0) == (5.0, 2.0)
+    assert z.op == "mul" and z.parents == (x, y)
+
+
+def test_students_can_subclass_the_engine_as_the_seed_notebook_does():
+    class Tagged(ReverseDiff):
+        __slots__ = ()
+
+    x = Tagged(2.0)
+    y = x * x + 1
+    assert type(y) is Tagged
+    y.backward()
+    assert x.grad == 4.0
