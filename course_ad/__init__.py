@@ -12,9 +12,9 @@ from .functional import (
     derivative, grad, hessian, hvp, jacfwd, jacrev, jvp, value_and_grad, vjp,
 )
 from .ops import (
-    abs, add, broadcast_to, concatenate, cos, divide, dot, exp, getitem, log, logsumexp,
-    matmul, max, maximum, mean, multiply, negative, power, relu, reshape, sigmoid, sin, sqrt,
-    stack, subtract, sum, tan, tanh, transpose, unbroadcast,
+    abs, add, broadcast_to, concatenate, cos, cross_entropy, divide, dot, exp, getitem, log,
+    logsumexp, matmul, max, maximum, mean, multiply, negative, power, relu, reshape, sigmoid,
+    scatter_add, sin, sqrt, stack, subtract, sum, tan, tanh, transpose, unbroadcast,
 )
 from .rules import RULES, JVP_RULES, VJP_RULES, MissingRuleError, Rule
 from .numerical import gradcheck, check_grads, numerical_gradient
@@ -22,11 +22,12 @@ from .numerical import gradcheck, check_grads, numerical_gradient
 __version__ = "0.1.0"
 
 __all__ = [
-    "ForwardDiff", "ReverseDiff", "topological_order", "grad", "value_and_grad", "derivative",
-    "jvp", "vjp", "jacfwd", "jacrev", "hessian", "hvp", "abs", "add", "broadcast_to",
-    "concatenate", "cos", "divide", "dot", "exp", "getitem", "log", "logsumexp", "matmul", "max",
-    "maximum", "mean", "multiply", "negative", "power", "relu", "reshape", "sigmoid", "sin",
-    "sqrt", "stack", "subtract", "sum", "tan", "tanh", "transpose", "unbroadcast", "RULES",
-    "JVP_RULES", "VJP_RULES", "MissingRuleError", "Rule", "ops", "rules", "gradcheck",
-    "check_grads", "numerical_gradient",
+    "ForwardDiff", "ReverseDiff", "topological_order",
+    "grad", "value_and_grad", "derivative", "jvp", "vjp", "jacfwd", "jacrev", "hessian", "hvp",
+    "abs", "add", "broadcast_to", "concatenate", "cos", "cross_entropy", "divide", "dot", "exp",
+    "getitem", "log", "logsumexp", "matmul", "max", "maximum", "mean", "multiply", "negative",
+    "power", "relu", "reshape", "scatter_add", "sigmoid", "sin", "sqrt", "stack", "subtract",
+    "sum", "tan", "tanh", "transpose", "unbroadcast",
+    "RULES", "JVP_RULES", "VJP_RULES", "MissingRuleError", "Rule",
+    "gradcheck", "check_grads", "numerical_gradient", "ops", "rules",
 ]

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Traced", "apply", "evaluate", "as_value", "primal_value", "new_level", "shape_of"]
+__all__ = ["Traced", "apply", "evaluate", "primal", "as_value", "primal_value", "new_level",
+           "shape_of"]
 
 _levels = itertools.count(1)
 
@@ -43,12 +44,11 @@ class Traced:
 def apply(rule: Any, *args: Any, **params: Any) -> Any:
     """Run primitive ``rule`` on ``args``: plain numbers in, plain numbers out; else trace."""
     top = None
-    rank = -1
     for a in args:
-        if isinstance(a, Traced) and a._rank > rank:
-            top, rank = a, a._rank
+        if isinstance(a, Traced) and (top is None or a._rank > top._rank):
+            top = a
     if top is None:
-        return evaluate(rule, args, params)
+        return primal(rule, args, params)
     return top._apply(rule, args, params)
 
 
@@ -57,8 +57,13 @@ def evaluate(rule: Any, values: tuple | list, params: dict) -> Any:
     for v in values:
         if isinstance(v, Traced):
             return apply(rule, *values, **params)
+    return primal(rule, values, params)
+
+
+def primal(rule: Any, values: tuple | list, params: dict) -> Any:
+    """The rule's primal function on plain values, with errors that name the operation."""
     try:
-        return rule.primal(*values, **params)
+        return rule.primal(*values, **params) if params else rule.primal(*values)
     except (TypeError, ValueError, IndexError) as err:
         raise _explain(rule, values, params, err) from err
 
@@ -66,9 +71,12 @@ def evaluate(rule: Any, values: tuple | list, params: dict) -> Any:
 def as_value(value: Any, who: str) -> Any:
     """Check and normalise a value given to an engine: floats stay floats, ints become floats,
     sequences become float arrays; anything else is a ``TypeError`` that says what to do."""
-    if isinstance(value, Traced):
+    kind = type(value)
+    if kind is float:
         return value
-    if type(value) is float:
+    if kind is np.ndarray and value.dtype.kind in "fc":
+        return value
+    if isinstance(value, Traced):
         return value
     if isinstance(value, bool | np.bool_):
         return float(value)
@@ -107,6 +115,11 @@ def primal_value(x: Any) -> Any:
 
 def shape_of(x: Any) -> tuple[int, ...]:
     """Shape of a plain or traced value (``()`` for Python numbers)."""
+    kind = type(x)
+    if kind is np.ndarray:
+        return x.shape
+    if kind is float:
+        return ()
     x = primal_value(x)
     return x.shape if isinstance(x, np.ndarray | np.generic) else np.shape(x)
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .dispatch import Traced, as_value, evaluate, shape_of
+from .dispatch import Traced, as_value, evaluate, primal, shape_of
 from .ops import Operators
 
 __all__ = ["ForwardDiff"]
@@ -64,11 +64,16 @@ class ForwardDiff(Operators, Traced):
         rank = self._rank
         primals = list(args)
         tangents: list[Any] = [None] * len(args)
+        nested = False
         for i, a in enumerate(args):
-            if isinstance(a, ForwardDiff) and a._rank == rank:
-                primals[i] = a.value
-                tangents[i] = a.grad
-        out = evaluate(rule, primals, params)
+            if isinstance(a, Traced):
+                if a._rank == rank:  # the same rank is the same engine at the same level
+                    primals[i] = value = a.value
+                    tangents[i] = a.grad
+                    nested = nested or isinstance(value, Traced)  # traced by an outer level
+                else:
+                    nested = True
+        out = (evaluate if nested else primal)(rule, primals, params)
         out_shape = shape_of(out)
         batch = _batch_shape(tangents, primals)
         if rule.variadic:

@@ -21,8 +21,8 @@ from .dispatch import Traced, apply, primal_value, shape_of
 __all__ = [
     "add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "sin", "cos",
     "tan", "sqrt", "tanh", "sigmoid", "relu", "abs", "maximum", "matmul", "dot", "sum", "mean",
-    "max", "logsumexp", "reshape", "transpose", "broadcast_to", "getitem", "scatter_add",
-    "stack", "concatenate", "unbroadcast", "Operators",
+    "max", "logsumexp", "cross_entropy", "reshape", "transpose", "broadcast_to", "getitem",
+    "scatter_add", "stack", "concatenate", "unbroadcast", "Operators",
 ]
 
 Axis = int | Sequence[int] | None
@@ -145,6 +145,14 @@ def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """log Σ eˣ over ``axis``, stable for large x"""
     return apply(rules.RULES["logsumexp"], x, axis=_axes(x, axis, "logsumexp"),
                  keepdims=keepdims)
+
+
+def cross_entropy(logits: Any, labels: Any) -> Any:
+    """mean softmax cross-entropy of (rows, classes) logits against integer labels"""
+    labels = np.asarray(primal_value(labels))
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: labels must be integers, got dtype {labels.dtype}")
+    return apply(rules.RULES["cross_entropy"], logits, labels=labels)
 
 
 def reshape(x: Any, shape: int | Sequence[int]) -> Any:

@@ -10,17 +10,20 @@ are constants: no VJP is ever computed for them.
 from __future__ import annotations
 
 import itertools
+import operator
 from typing import Any
 
 import numpy as np
 
-from .dispatch import Traced, as_value, evaluate, shape_of
+from .dispatch import Traced, as_value, evaluate, primal, shape_of
 from .forward import _show
 from .ops import Operators, unbroadcast
 
 __all__ = ["ReverseDiff", "topological_order"]
 
 _sweeps = itertools.count(1)
+_created = itertools.count()
+_creation = operator.attrgetter("_id")
 
 
 class ReverseDiff(Operators, Traced):
@@ -32,7 +35,7 @@ class ReverseDiff(Operators, Traced):
     """
 
     __slots__ = ("value", "grad", "parents", "op", "name", "_rule", "_args", "_argnums",
-                 "_params", "_rank", "_mark")
+                 "_params", "_rank", "_mark", "_id")
 
     def __init__(self, value: Any, *, name: str = "", level: int = 0) -> None:
         self.value = as_value(value, "ReverseDiff")
@@ -46,6 +49,7 @@ class ReverseDiff(Operators, Traced):
         self._params: dict = {}
         self._rank = 2 * level + 1
         self._mark = 0
+        self._id = next(_created)
 
     @property
     def level(self) -> int:
@@ -94,9 +98,7 @@ class ReverseDiff(Operators, Traced):
         be differentiated again.
         """
         seed = _check_seed(self, seed)
-        order = topological_order(self)
-        for node in order:
-            node.grad = None
+        order = topological_order(self, reset_grads=True)
         self.grad = seed
         for node in reversed(order):
             g = node.grad
@@ -121,7 +123,7 @@ class ReverseDiff(Operators, Traced):
                     vjp = vjps[i]
                     if vjp is None:
                         continue
-                    c = vjp(g, out, *args, **params)
+                    c = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
                 pv = parent.value
                 if type(c) is not float or type(pv) is not float:
                     target = pv.shape if type(pv) is np.ndarray else shape_of(pv)
@@ -137,13 +139,18 @@ class ReverseDiff(Operators, Traced):
         values = list(args)
         parents = []
         argnums = []
+        nested = False
         for i, a in enumerate(args):
-            if isinstance(a, ReverseDiff) and a._rank == rank:
-                values[i] = a.value
-                parents.append(a)
-                argnums.append(i)
+            if isinstance(a, Traced):
+                if a._rank == rank:  # the same rank is the same engine at the same level
+                    values[i] = value = a.value
+                    parents.append(a)
+                    argnums.append(i)
+                    nested = nested or isinstance(value, Traced)  # traced by an outer level
+                else:
+                    nested = True
         node = ReverseDiff.__new__(type(self))
-        node.value = evaluate(rule, values, params)
+        node.value = (evaluate if nested else primal)(rule, values, params)
         node.grad = None
         node.parents = tuple(parents)
         node.op = rule.name
@@ -154,30 +161,34 @@ class ReverseDiff(Operators, Traced):
         node._params = params
         node._rank = rank
         node._mark = 0
+        node._id = next(_created)
         return node
 
 
-def topological_order(output: ReverseDiff) -> list[ReverseDiff]:
+def topological_order(output: ReverseDiff, reset_grads: bool = False) -> list[ReverseDiff]:
     """Every node that ``output`` depends on, each parent before its children.
 
-    An iterative depth-first search with an explicit stack: no recursion, so graphs of
-    millions of nodes work, and each node is visited once however many paths reach it."""
+    A node is always created after its parents, so the order of creation is a topological
+    order: walk the graph once with an explicit stack (no recursion, so graphs of millions of
+    nodes work; each node is visited once however many paths reach it), then sort the nodes
+    found by creation number. ``reset_grads`` clears each ``grad`` on the way, the backward
+    sweep's first step."""
     stamp = next(_sweeps)
-    order: list[ReverseDiff] = []
-    stack: list[tuple[ReverseDiff, bool]] = [(output, False)]
+    output._mark = stamp
+    if reset_grads:
+        output.grad = None
+    found = [output]
+    stack = [output]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if node._mark == stamp:
-            continue
-        node._mark = stamp
-        stack.append((node, True))
-        for parent in node.parents:
+        for parent in stack.pop().parents:
             if parent._mark != stamp:
-                stack.append((parent, False))
-    return order
+                parent._mark = stamp
+                if reset_grads:
+                    parent.grad = None
+                found.append(parent)
+                stack.append(parent)
+    found.sort(key=_creation)
+    return found
 
 
 def _check_seed(output: ReverseDiff, seed: Any) -> Any:

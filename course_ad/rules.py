@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .dispatch import primal_value, shape_of
+from .dispatch import apply, primal_value, shape_of
 
 __all__ = [
     "Rule",
@@ -501,7 +501,7 @@ register(Rule("maximum", _maximum, (maximum_jvp_x, maximum_jvp_y),
 def _swap_last(a):
     """Aᵀ over the last two axes."""
     n = len(shape_of(a))
-    return ops.transpose(a, tuple(range(n - 2)) + (n - 1, n - 2))
+    return apply(TRANSPOSE, a, axes=tuple(range(n - 2)) + (n - 1, n - 2))
 
 
 def _column(a):
@@ -625,22 +625,26 @@ def logsumexp_vjp(g, out, x, *, axis, keepdims):
 def _logsumexp(x, *, axis=None, keepdims=False):
     """log Σ eˣ computed as m + log Σ e^(x - m), m = max x, so it never overflows."""
     x = np.asarray(x, dtype=float)
-    m = np.max(x, axis=axis, keepdims=True)
-    if not np.all(np.isfinite(m)):  # all -inf (or an inf) along an axis: shift by 0 there
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)
+    if not np.isfinite(m).all():  # all -inf (or an inf) along an axis: shift by 0 there
         m = np.where(np.isfinite(m), m, 0.0)
-    total = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    total = np.log(np.add.reduce(np.exp(x - m), axis=axis, keepdims=True))
     total += m
     if keepdims:
         return total
     return total.reshape(()) if axis is None else np.squeeze(total, axis=axis)
 
 
-def _reduction(primal):
-    def reduce(x, *, axis=None, keepdims=False):
-        return primal(x, axis=axis, keepdims=keepdims)
+def _sum(x, *, axis=None, keepdims=False):
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)  # the ufunc itself: no wrapper cost
 
-    reduce.__name__ = primal.__name__
-    return reduce
+
+def _mean(x, *, axis=None, keepdims=False):
+    return np.add.reduce(x, axis=axis, keepdims=keepdims) / _count(x, axis)
+
+
+def _max(x, *, axis=None, keepdims=False):
+    return np.maximum.reduce(x, axis=axis, keepdims=keepdims)
 
 
 def _reduction_examples(rng):
@@ -652,18 +656,73 @@ def _reduction_examples(rng):
 
 
 for _name, _primal, _jvp, _vjp, _symbol, _formula, _jl, _vl in [
-    ("sum", np.sum, sum_jvp, sum_vjp, "Σ", r"v = \sum_i x_i", r"\dot v = \sum_i \dot x_i",
+    ("sum", _sum, sum_jvp, sum_vjp, "Σ", r"v = \sum_i x_i", r"\dot v = \sum_i \dot x_i",
      r"\bar x_i \mathrel{+}= \bar v"),
-    ("mean", np.mean, mean_jvp, mean_vjp, "mean", r"v = \frac{1}{n}\sum_i x_i",
+    ("mean", _mean, mean_jvp, mean_vjp, "mean", r"v = \frac{1}{n}\sum_i x_i",
      r"\dot v = \frac{1}{n}\sum_i \dot x_i", r"\bar x_i \mathrel{+}= \bar v / n"),
-    ("max", np.max, max_jvp, max_vjp, "max", r"v = \max_i x_i", r"\dot v = \dot x_{i^*}",
+    ("max", _max, max_jvp, max_vjp, "max", r"v = \max_i x_i", r"\dot v = \dot x_{i^*}",
      r"\bar x_{i^*} \mathrel{+}= \bar v"),
     ("logsumexp", _logsumexp, logsumexp_jvp, logsumexp_vjp, "lse",
      r"v = \log \sum_i e^{x_i}", r"\dot v = \sum_i \operatorname{softmax}(x)_i\, \dot x_i",
      r"\bar x_i \mathrel{+}= \bar v\, \operatorname{softmax}(x)_i"),
 ]:
-    register(Rule(_name, _reduction(_primal), (_jvp,), (_vjp,), _symbol, _formula, _jl, _vl,
+    register(Rule(_name, _primal, (_jvp,), (_vjp,), _symbol, _formula, _jl, _vl,
                   examples=_reduction_examples))
+
+
+def _check_labels(z, labels):
+    n, k = np.shape(z)
+    if np.shape(labels) != (n,):
+        raise ValueError(f"cross_entropy: {n} rows of logits but labels of shape "
+                         f"{np.shape(labels)}; give one integer label per row")
+    if n and (labels.min() < 0 or labels.max() >= k):
+        raise ValueError(f"cross_entropy: labels must lie in 0..{k - 1} for {k} classes, got "
+                         f"{labels.min()}..{labels.max()}")
+
+
+def _cross_entropy(z, *, labels):
+    """mean over rows of logsumexp(zᵢ) − zᵢ[yᵢ]: softmax cross-entropy, never overflowing."""
+    z = np.asarray(z, dtype=float)
+    if z.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must have shape (rows, classes), got {z.shape}")
+    _check_labels(z, labels)
+    return float(np.add.reduce(_logsumexp(z, axis=(1,)) - z[np.arange(len(labels)), labels])
+                 / len(labels))
+
+
+def _softmax_minus_onehot(z, labels):
+    """softmax(z) − onehot(y), divided by the number of rows: ∂ mean CE / ∂z.
+
+    Softmax is unchanged by a shift of each row, so the shift by the row max (against
+    overflow) is a constant and the expression stays differentiable for higher order."""
+    zv = primal_value(z)
+    e = ops.exp(z - np.maximum.reduce(zv, axis=1, keepdims=True))
+    p = e / ops.sum(e, axis=1, keepdims=True)
+    onehot = np.zeros(zv.shape)
+    onehot[np.arange(len(labels)), labels] = 1.0
+    return (p - onehot) / len(labels)
+
+
+def cross_entropy_jvp(dz, out, z, *, labels):
+    """v̇ = Σᵢⱼ (softmax(z) − onehot(y))ᵢⱼ żᵢⱼ / n"""
+    return ops.sum(dz * _softmax_minus_onehot(z, labels), axis=(-2, -1))
+
+
+def cross_entropy_vjp(g, out, z, *, labels):
+    """z̄ += v̄ (softmax(z) − onehot(y)) / n"""
+    return g * _softmax_minus_onehot(z, labels)
+
+
+def _cross_entropy_examples(rng):
+    return [((rng.standard_normal((4, 3)),), {"labels": np.array([0, 2, 1, 2])}),
+            ((5 * rng.standard_normal((2, 5)),), {"labels": np.array([4, 0])})]
+
+
+register(Rule("cross_entropy", _cross_entropy, (cross_entropy_jvp,), (cross_entropy_vjp,), "CE",
+              r"v = \frac{1}{n}\sum_i \big(\log \sum_j e^{z_{ij}} - z_{i y_i}\big)",
+              r"\dot v = \frac{1}{n}\sum_{ij} (p_{ij} - [j = y_i])\, \dot z_{ij}",
+              r"\bar z_{ij} \mathrel{+}= \bar v\, (p_{ij} - [j = y_i]) / n",
+              examples=_cross_entropy_examples))
 
 
 # --------------------------------------------------------------------------------------
@@ -733,7 +792,13 @@ def scatter_add_vjp(gbar, out, g, *, index, shape):
 
 def _broadcast_to(x, *, shape):
     """A writeable copy: gradients handed to users must not be read-only views."""
-    return np.array(np.broadcast_to(x, shape))
+    out = np.empty(shape, dtype=np.result_type(x, np.float64))
+    try:
+        out[...] = x
+    except ValueError:
+        np.broadcast_to(x, shape)  # raises numpy's own message about the shapes
+        raise
+    return out
 
 
 def _getitem(x, *, index):
@@ -780,7 +845,7 @@ register(Rule("reshape", lambda x, *, shape: np.reshape(x, shape), (reshape_jvp,
               (reshape_vjp,), "reshape", r"V = \operatorname{reshape}(X)",
               r"\dot V = \operatorname{reshape}(\dot X)",
               r"\bar X \mathrel{+}= \operatorname{reshape}(\bar V)", examples=_reshape_examples))
-register(Rule("transpose", lambda x, *, axes: np.transpose(x, axes), (transpose_jvp,),
+TRANSPOSE = register(Rule("transpose", lambda x, *, axes: np.transpose(x, axes), (transpose_jvp,),
               (transpose_vjp,), "ᵀ", r"V = X^\top", r"\dot V = \dot X^\top",
               r"\bar X \mathrel{+}= \bar V^\top", examples=_transpose_examples))
 register(Rule("broadcast_to", _broadcast_to, (broadcast_to_jvp,), (broadcast_to_vjp,), "bcast",
@@ -883,7 +948,8 @@ _PLAIN = [
     (r"\bar v", "v̄"), (r"\bar x", "x̄"), (r"\bar y", "ȳ"), (r"\bar g", "ḡ"), (r"\sum", "Σ"),
     (r"\log", "log"), (r"\sin", "sin"), (r"\cos", "cos"), (r"\tan", "tan"), (r"\tanh", "tanh"),
     (r"\sigma", "σ"), (r"\max", "max"), (r"^\top", "ᵀ"), (r"\top", "ᵀ"), (r"\ge", "≥"),
-    (r"\dots", "…"), (r"\textstyle", ""), (r"\;", " "), (r"\,", " "), (r"\sqrt", "√"),
+    (r"\dots", "…"), (r"\textstyle", ""), (r"\big", ""),
+    (r"\dot z", "ż"), (r"\bar z", "z̄"), (r"\;", " "), (r"\,", " "), (r"\sqrt", "√"),
 ]
 
 
