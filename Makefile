@@ -32,6 +32,9 @@ test: $(INSTALLED)  ## the whole suite
 bench: $(BENCH_INSTALLED)  ## speed against peers measured in the same run
 	$(BIN)/python -m benchmarks
 
+demo: $(INSTALLED)  ## train an MLP on the digits in the terminal
+	$(BIN)/python -m course_ad demo
+
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 

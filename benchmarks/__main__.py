@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from . import backward_per_node, micrograd_step, mlp_step
+from . import backward_per_node, micrograd_step, mlp_step, sklearn_fit
 from .harness import fmt_time, one_blas_thread, steady_allocator
 
 
@@ -20,7 +20,8 @@ def main() -> int:
         for label, run in [("(a) micrograd's demo step", micrograd_step.run),
                            ("(b) 784-H-10 MLP step", mlp_step.run),
                            ("(c) cheap gradient principle", mlp_step.run_cheap_gradient),
-                           ("(d) backward per node", backward_per_node.run)]:
+                           ("(d) backward per node", backward_per_node.run),
+                           ("(e) digits training against scikit-learn", sklearn_fit.run)]:
             print(f"running {label} ...", flush=True)
             rows += run()
     print()
