@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-test
 BENCH_INSTALLED := $(VENV)/.installed-bench
 PORT ?= 8888
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: lab test bench lint format demo clean
 
@@ -24,7 +25,7 @@ $(BENCH_INSTALLED): pyproject.toml $(INSTALLED)
 lab: $(INSTALLED)  ## JupyterLab on the course, on 127.0.0.1
 	@echo "Starting JupyterLab on http://127.0.0.1:$(PORT)/lab (Ctrl-C to stop)"
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
-		--ServerApp.root_dir=. --ServerApp.open_browser=True
+		--ServerApp.root_dir=. --ServerApp.open_browser=True $(ROOT_FLAG)
 
 test: $(INSTALLED)  ## the whole suite
 	$(BIN)/python -m pytest

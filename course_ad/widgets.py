@@ -73,7 +73,8 @@ class ModeExplorer:
 
     @property
     def step(self) -> int:
-        return self.slider.value
+        """The step shown, counted from 0 (the slider shows it counted from 1)."""
+        return self.slider.value - 1
 
     @property
     def frame(self) -> Frame:
@@ -87,7 +88,7 @@ class ModeExplorer:
         """Show step i (0-based) of the current mode."""
         if not 0 <= i < self.n_steps:
             raise ValueError(f"step_to: step {i} is out of range 0..{self.n_steps - 1}")
-        self.slider.value = i
+        self.slider.value = i + 1
         self._show(i)  # in case the value did not change
 
     def set_mode(self, mode: str) -> None:
@@ -102,8 +103,8 @@ class ModeExplorer:
         self.mode_buttons = widgets.ToggleButtons(options=list(MODES), value=mode,
                                             tooltips=["tangents flow forward",
                                                       "adjoints flow backward"])
-        self.play = widgets.Play(min=0, max=1, interval=interval, show_repeat=False)
-        self.slider = widgets.IntSlider(min=0, max=1, description="step", readout=True,
+        self.play = widgets.Play(min=1, max=2, interval=interval, show_repeat=False)
+        self.slider = widgets.IntSlider(min=1, max=2, description="step", readout=True,
                                   continuous_update=True, layout=widgets.Layout(width="320px"))
         self.prev_button = widgets.Button(description="Prev", icon="step-backward",
                                     layout=widgets.Layout(width="80px"))
@@ -118,7 +119,7 @@ class ModeExplorer:
                              (self.table_html, "cad-table"), (self.mode_buttons, "cad-mode")]:
             widget.add_class(name)
         widgets.jslink((self.play, "value"), (self.slider, "value"))
-        self.slider.observe(self._guarded(lambda change: self._show(change["new"])),
+        self.slider.observe(self._guarded(lambda change: self._show(change["new"] - 1)),
                             names="value")
         self.mode_buttons.observe(self._guarded(lambda change: self._switch()), names="value")
         self.prev_button.on_click(self._guarded(lambda _: self._move(-1)))
@@ -143,15 +144,14 @@ class ModeExplorer:
         return run
 
     def _move(self, delta: int) -> None:
-        self.slider.value = min(max(self.slider.value + delta, 0), self.n_steps - 1)
+        self.slider.value = min(max(self.slider.value + delta, 1), self.n_steps)
 
     def _switch(self) -> None:
-        last = self.n_steps - 1
-        self.play.max = self.slider.max = last
-        if self.slider.value == 0:
+        self.play.max = self.slider.max = self.n_steps
+        if self.slider.value == 1:
             self._show(0)
         else:
-            self.slider.value = 0
+            self.slider.value = 1
 
     def _show(self, i: int) -> None:
         mode = self.mode

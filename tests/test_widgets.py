@@ -51,14 +51,14 @@ def test_reverse_explorer_shows_adjoints_accumulating_on_fan_out():
 
 def test_slider_and_mode_toggle_stay_in_sync():
     explorer = ModeExplorer(seed002, 1.5, 0.5)
-    explorer.slider.value = 4
-    assert "step 5/8" in explorer.caption.value
+    explorer.slider.value = 5  # the slider counts from 1, like the caption
+    assert "step 5/8" in explorer.caption.value and explorer.step == 4
     first = explorer.graph_html.value
     explorer.set_mode("reverse")
-    assert explorer.step == 0 and explorer.slider.max == 18 and explorer.play.max == 18
+    assert explorer.step == 0 and explorer.slider.max == 19 and explorer.play.max == 19
     assert "step 1/19" in explorer.caption.value and explorer.graph_html.value != first
     explorer.mode_buttons.value = "forward"
-    assert explorer.slider.max == 7
+    assert explorer.slider.max == 8
 
 
 def test_explorer_reports_bad_use():
