@@ -7,7 +7,7 @@ BENCH_INSTALLED := $(VENV)/.installed-bench
 PORT ?= 8888
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test bench lint format demo clean
+.PHONY: lab test bench lint format demo release autograde feedback grades clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "course_ad needs Python 3.11 or newer; set PYTHON=python3.11 (or newer)")'
@@ -35,6 +35,18 @@ bench: $(BENCH_INSTALLED)  ## speed against peers measured in the same run
 
 demo: $(INSTALLED)  ## train an MLP on the digits in the terminal
 	$(BIN)/python -m course_ad demo
+
+release: $(INSTALLED)  ## source/ -> release/ (nbgrader generate_assignment)
+	$(BIN)/python -m course_ad release
+
+autograde: $(INSTALLED)  ## grade everything in submitted/
+	$(BIN)/python -m course_ad autograde
+
+feedback: $(INSTALLED)  ## feedback/ for every autograded submission, hidden tests removed
+	$(BIN)/python -m course_ad feedback
+
+grades: $(INSTALLED)  ## grades.csv from the gradebook
+	$(BIN)/python -m course_ad grades
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import dis
 import html
-import inspect
 import json
 import os
 import re
@@ -222,6 +221,7 @@ class CourseResult:
 
     scores: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
     log: str = ""
 
     @property
@@ -231,6 +231,7 @@ class CourseResult:
     def __str__(self) -> str:
         lines = [f"  {student:<20} {assignment:<28} {score:6.1f} / {top:.1f}"
                  for (student, assignment), (score, top) in sorted(self.scores.items())]
+        lines += [f"  {item}" for item in self.done]
         lines += [f"  problem: {p}" for p in self.problems]
         return "\n".join(lines) or "  nothing to do"
 
@@ -262,6 +263,8 @@ def release(root: str | Path = ".", only: Iterable[str] | None = None) -> Course
         if run.returncode != 0 or not (root / "release" / assignment).is_dir():
             result.problems.append(f"{assignment}: generate_assignment failed: "
                                    f"{_last_error(run.stdout + run.stderr)}")
+        else:
+            result.done.append(f"released {assignment}")
     return result
 
 
@@ -328,6 +331,9 @@ def feedback(root: str | Path = ".", only: Iterable[str] | None = None) -> Cours
         if run.returncode != 0:
             result.problems.append(f"{assignment}: generate_feedback failed: "
                                    f"{_last_error(run.stdout + run.stderr)}")
+        else:
+            pages = len(list((root / "feedback").glob(f"*/{assignment}/*.html")))
+            result.done.append(f"{assignment}: {pages} feedback page(s)")
     return result
 
 
