@@ -64,11 +64,18 @@ def isolated_jupyter(tmp_path_factory):
 
 
 def test_there_are_six_assignments_of_20_points():
-    assert ASSIGNMENTS == ["01_numerical_symbolic", "02_forward_mode", "03_reverse_mode",
-                           "04_tensors", "05_mlp", "06_cost_of_modes"]
+    assert ASSIGNMENTS == [
+        "01_numerical_symbolic",
+        "02_forward_mode",
+        "03_reverse_mode",
+        "04_tensors",
+        "05_mlp",
+        "06_cost_of_modes",
+    ]
     for assignment in ASSIGNMENTS:
-        points = sum(c.metadata["nbgrader"]["points"] for c in grade_cells(source_notebook(
-            assignment)))
+        points = sum(
+            c.metadata["nbgrader"]["points"] for c in grade_cells(source_notebook(assignment))
+        )
         assert points == 20, f"{assignment} has {points} points"
 
 
@@ -92,14 +99,20 @@ def test_source_metadata_is_valid(assignment):
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_test_cell_has_a_visible_assert_and_a_hidden_block(assignment):
-    for cell in grade_cells(source_notebook(assignment)):
+    notebook = source_notebook(assignment)
+    for answer, cell in zip(solution_cells(notebook), grade_cells(notebook)):
         visible = visible_part(cell.source)
-        assert re.search(r"^\s*assert ", visible, flags=re.M), f"{cell.metadata} has no visible assert"
-        assert "### BEGIN HIDDEN TESTS" in cell.source and "own_work(" in cell.source
+        assert re.search(r"^\s*assert ", visible, flags=re.M), (
+            f"{cell.metadata} has no visible assert"
+        )
+        assert "### BEGIN HIDDEN TESTS" in cell.source
+        if re.search(r"^\s*(def|class) ", answer.source, flags=re.M):  # code to check
+            assert "own_work(" in cell.source, f"{cell.metadata} must check the answer is own work"
         last = [line for line in cell.source.splitlines() if line.strip()][-1]
-        assert "END HIDDEN TESTS" in last or last.lstrip().startswith("assert"), \
+        assert "END HIDDEN TESTS" in last or last.lstrip().startswith("assert"), (
             "a test cell must not end in a bare expression (nbgrader would take it as a score)"
-        assert "print(" not in cell.source and "warn" not in cell.source
+        )
+        assert "warn" not in cell.source and "stderr" not in cell.source  # stderr scores 0
 
 
 def test_release_has_no_solution_hidden_test_or_marker():
@@ -114,10 +127,15 @@ def test_release_has_no_solution_hidden_test_or_marker():
         released = "\n".join(c.source for c in cells_of(path))
         for line in secret:
             assert line not in released, f"hidden test line in {path.name}: {line}"
-        for cell in solution_cells(source_notebook(assignment)):
+        source = nbformat.read(source_notebook(assignment), 4)
+        given = "\n".join(
+            re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", c.source, flags=re.S)
+            for c in source.cells
+        )  # code we hand out may repeat a line
+        for cell in solution_cells(source):
             answer = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.S)
             for line in "".join(answer).splitlines():
-                if len(line.strip()) > 20:
+                if len(line.strip()) > 20 and line.strip() not in given:
                     assert line.strip() not in released, f"solution line in {path.name}: {line}"
 
 
@@ -126,12 +144,15 @@ def test_release_is_exactly_what_nbgrader_generates(tmp_path):
     shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
     result = grading.release(tmp_path)
     assert result.ok, result.problems
-    fresh = sorted(p.relative_to(tmp_path / "release") for p in (tmp_path / "release").rglob("*.ipynb"))
+    fresh = sorted(
+        p.relative_to(tmp_path / "release") for p in (tmp_path / "release").rglob("*.ipynb")
+    )
     committed = sorted(p.relative_to(ROOT / "release") for p in (ROOT / "release").rglob("*.ipynb"))
     assert fresh == committed
     for relative in committed:
-        assert (tmp_path / "release" / relative).read_bytes() == (ROOT / "release" / relative).read_bytes(), \
-            f"release/{relative} is stale: run `make release` and commit it"
+        assert (tmp_path / "release" / relative).read_bytes() == (
+            ROOT / "release" / relative
+        ).read_bytes(), f"release/{relative} is stale: run `make release` and commit it"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -149,24 +170,37 @@ def test_instructor_version_passes_nbgraders_validator(assignment):
 # --------------------------------------------------------------------------------------
 
 CHEATS = {  # task 1 handed to course_ad's reference implementation
-    "01_numerical_symbolic": "from course_ad.numerical import forward_difference, central_difference",
+    "01_numerical_symbolic": (
+        "from course_ad.numerical import forward_difference, central_difference"
+    ),
     "02_forward_mode": "from course_ad import ForwardDiff as Dual",
     "03_reverse_mode": "\n".join(
         f"def {name}_vjp(g, *xs):\n"
         f"    import course_ad\n"
         f"    return tuple(vjp(g, None, *xs) for vjp in course_ad.VJP_RULES[{rule!r}])"
-        for name, rule in [("add", "add"), ("sub", "sub"), ("mul", "mul"), ("div", "div"),
-                           ("sin", "sin"), ("exp", "exp")]),
-    "04_tensors": ("import course_ad as ref\n\n"
-                   "def add_vjp(g, a, b):\n    return g, g\n\n"
-                   "def scale_vjp(g, alpha, x):\n"
-                   "    return ref.grad(lambda a, v: ref.sum(g * a * v), argnums=(0, 1))(alpha, x)"),
-    "05_mlp": ("def init_params(n_in, n_hidden, n_out, seed=0):\n"
-               "    from course_ad.nn import Linear\n"
-               "    import numpy as np\n"
-               "    rng = np.random.default_rng(seed)\n"
-               "    a, b = Linear(n_in, n_hidden, seed=rng), Linear(n_hidden, n_out, seed=rng)\n"
-               "    return {'W1': a.W.value, 'b1': a.b.value, 'W2': b.W.value, 'b2': b.b.value}"),
+        for name, rule in [
+            ("add", "add"),
+            ("sub", "sub"),
+            ("mul", "mul"),
+            ("div", "div"),
+            ("sin", "sin"),
+            ("exp", "exp"),
+        ]
+    ),
+    "04_tensors": (
+        "import course_ad as ref\n\n"
+        "def add_vjp(g, a, b):\n    return g, g\n\n"
+        "def scale_vjp(g, alpha, x):\n"
+        "    return ref.grad(lambda a, v: ref.sum(g * a * v), argnums=(0, 1))(alpha, x)"
+    ),
+    "05_mlp": (
+        "def init_params(n_in, n_hidden, n_out, seed=0):\n"
+        "    from course_ad.nn import Linear\n"
+        "    import numpy as np\n"
+        "    rng = np.random.default_rng(seed)\n"
+        "    a, b = Linear(n_in, n_hidden, seed=rng), Linear(n_hidden, n_out, seed=rng)\n"
+        "    return {'W1': a.W.value, 'b1': a.b.value, 'W2': b.W.value, 'b2': b.b.value}"
+    ),
     "06_cost_of_modes": "from course_ad.cost import forward_cost, reverse_cost",
 }
 
@@ -176,8 +210,9 @@ def _submissions(assignment: str, course: Path) -> dict[str, object]:
     source = nbformat.read(source_notebook(assignment), 4)
     release = nbformat.read(course / "release" / assignment / f"{assignment}.ipynb", 4)
     tests = [i for i, c in enumerate(release.cells) if c.metadata.get("nbgrader", {}).get("grade")]
-    answers = [i for i, c in enumerate(release.cells)
-               if c.metadata.get("nbgrader", {}).get("solution")]
+    answers = [
+        i for i, c in enumerate(release.cells) if c.metadata.get("nbgrader", {}).get("solution")
+    ]
 
     def copy(notebook):
         return nbformat.from_dict(json.loads(json.dumps(notebook)))
@@ -193,9 +228,16 @@ def _submissions(assignment: str, course: Path) -> dict[str, object]:
     endless.cells[answers[-1]].source = "while True:\n    pass"
     cheat = copy(source)
     cheat.cells[answers[0]].source = CHEATS[assignment]
-    return {"instructor": source, "untouched": release, "first_task": first_only,
-            "blank": blank, "deleted_test": deleted, "endless_loop": endless,
-            "reference_import": cheat, "not_a_notebook": "this is not a notebook\n"}
+    return {
+        "instructor": source,
+        "untouched": release,
+        "first_task": first_only,
+        "blank": blank,
+        "deleted_test": deleted,
+        "endless_loop": endless,
+        "reference_import": cheat,
+        "not_a_notebook": "this is not a notebook\n",
+    }
 
 
 def _grades(course: Path, assignment: str, student: str) -> dict[str, float]:
@@ -232,16 +274,19 @@ def test_golden_autograde(assignment, tmp_path):
 
     scores = {student: score for (student, _), score in result.scores.items()}
     source = nbformat.read(source_notebook(assignment), 4)
-    points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
-              for c in grade_cells(source)}
+    points = {
+        c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
+        for c in grade_cells(source)
+    }
     first, last = list(points)[0], list(points)[-1]
     assert scores["instructor"] == (20.0, 20.0), result
     assert scores["untouched"] == (0.0, 20.0), result
     assert scores["first_task"] == (points[first], 20.0), _grades(course, assignment, "first_task")
     assert scores["blank"] == (0.0, 20.0), "emptied test cells must be restored and fail"
     assert scores["deleted_test"] == (20.0, 20.0), "a deleted test cell is put back and graded"
-    assert scores["endless_loop"] == (20.0 - points[last], 20.0), \
-        _grades(course, assignment, "endless_loop")
+    assert scores["endless_loop"] == (20.0 - points[last], 20.0), _grades(
+        course, assignment, "endless_loop"
+    )
     cheat = _grades(course, assignment, "reference_import")
     assert cheat[first] == 0.0, f"importing the reference must not earn {first}: {cheat}"
     assert "not_a_notebook" not in scores
@@ -257,8 +302,9 @@ def test_golden_autograde(assignment, tmp_path):
     page = (course / "feedback" / "first_task" / assignment / f"{assignment}.html").read_text()
     assert "hidden tests ran here" in page and "NotImplementedError" in page
     for cell in solution_cells(source):
-        answer = "".join(re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source,
-                                    re.S)).splitlines()
+        answer = "".join(
+            re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.S)
+        ).splitlines()
         for line in answer[1:]:
             if len(line.strip()) > 25 and cell is not solution_cells(source)[0]:
                 assert line.strip() not in page, f"a solution line is in the feedback: {line}"
