@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from examples import seed002_steps
 
 import course_ad as ad
 from course_ad import ForwardDiff, ReverseDiff
@@ -34,13 +35,7 @@ def test_seed_notebook_reverse_cells_and_their_semantics():
     assert (x.grad, y.grad) == (3, 2)
 
 
-def _seed002(x1, x2):
-    v1 = x1 / x2
-    v2 = ad.sin(v1)
-    v3 = ad.exp(x2)
-    v4 = v1 - v3
-    v5 = v2 + v4
-    return v5 * v4, (v1, v2, v3, v4, v5)
+_seed002 = seed002_steps
 
 
 def test_seed002_evaluation_trace_forward_mode_at_the_tables_precision():

@@ -1,18 +1,9 @@
 """The explorers, driven headless: set the slider, click the buttons, read the HTML."""
 
 import pytest
+from examples import seed002
 
-import course_ad as ad
 from course_ad.widgets import CostExplorer, ModeExplorer
-
-
-def seed002(x1, x2):
-    v1 = x1 / x2
-    v2 = ad.sin(v1)
-    v3 = ad.exp(x2)
-    v4 = v1 - v3
-    v5 = v2 + v4
-    return v5 * v4
 
 
 def test_forward_explorer_steps_through_the_tangents():
