@@ -131,6 +131,11 @@ def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
     return apply(rules.RULES["sum"], x, axis=_axes(x, axis, "sum"), keepdims=keepdims)
 
 
+def _sum(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    """``sum`` for callers whose axes are already sorted and non-negative (no re-checking)."""
+    return apply(rules.RULES["sum"], x, axis=axis, keepdims=keepdims)
+
+
 def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """mean of x over ``axis``"""
     return apply(rules.RULES["mean"], x, axis=_axes(x, axis, "mean"), keepdims=keepdims)
@@ -217,10 +222,10 @@ def unbroadcast(cotangent: Any, shape: tuple[int, ...]) -> Any:
     if lead < 0:  # a constant cotangent smaller than its input (e.g. a zero)
         return broadcast_to(cotangent, shape)
     if lead:
-        cotangent = sum(cotangent, axis=tuple(range(lead)))
+        cotangent = _sum(cotangent, tuple(range(lead)), False)
     ones = tuple(i for i, n in enumerate(shape) if n == 1 and have[lead + i] != 1)
     if ones:
-        cotangent = sum(cotangent, axis=ones, keepdims=True)
+        cotangent = _sum(cotangent, ones, True)
     return cotangent
 
 

@@ -697,7 +697,7 @@ def _softmax_minus_onehot(z, labels):
     overflow) is a constant and the expression stays differentiable for higher order."""
     zv = primal_value(z)
     e = ops.exp(z - np.maximum.reduce(zv, axis=1, keepdims=True))
-    p = e / ops.sum(e, axis=1, keepdims=True)
+    p = e / ops._sum(e, (1,), True)
     onehot = np.zeros(zv.shape)
     onehot[np.arange(len(labels)), labels] = 1.0
     return (p - onehot) / len(labels)
@@ -845,7 +845,11 @@ register(Rule("reshape", lambda x, *, shape: np.reshape(x, shape), (reshape_jvp,
               (reshape_vjp,), "reshape", r"V = \operatorname{reshape}(X)",
               r"\dot V = \operatorname{reshape}(\dot X)",
               r"\bar X \mathrel{+}= \operatorname{reshape}(\bar V)", examples=_reshape_examples))
-TRANSPOSE = register(Rule("transpose", lambda x, *, axes: np.transpose(x, axes), (transpose_jvp,),
+def _transpose(x, *, axes):
+    return x.transpose(axes) if type(x) is np.ndarray else np.transpose(x, axes)
+
+
+TRANSPOSE = register(Rule("transpose", _transpose, (transpose_jvp,),
               (transpose_vjp,), "ᵀ", r"V = X^\top", r"\dot V = \dot X^\top",
               r"\bar X \mathrel{+}= \bar V^\top", examples=_transpose_examples))
 register(Rule("broadcast_to", _broadcast_to, (broadcast_to_jvp,), (broadcast_to_vjp,), "bcast",
