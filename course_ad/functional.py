@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .dispatch import Traced, new_level, shape_of
+from .dispatch import new_level, shape_of
 from .forward import ForwardDiff
 from .reverse import ReverseDiff
 
@@ -183,7 +183,8 @@ def _split_aux(result: Any, has_aux: bool, who: str) -> tuple[Any, Any]:
 
 
 def _traced_at(out: Any, level: int, kind: type) -> bool:
-    return isinstance(out, kind) and isinstance(out, Traced) and out.level == level
+    """Is ``out`` a value of this transformation (and not a constant or an outer level's)?"""
+    return isinstance(out, kind) and out.level == level
 
 
 def _grad_of(leaf: ReverseDiff) -> Any:

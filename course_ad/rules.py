@@ -119,10 +119,6 @@ def get_rule(name: str) -> Rule:
 # --------------------------------------------------------------------------------------
 
 
-def _is_float(x: Any) -> bool:
-    return type(x) is float
-
-
 def _batch(tangent: Any, x: Any) -> tuple[int, ...]:
     """The leading batch axes a tangent carries beyond its primal's shape."""
     tshape = shape_of(tangent)

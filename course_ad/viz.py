@@ -196,7 +196,7 @@ def _node_lines(graph: Graph, node, frame: Frame) -> list[str]:
 
 def _compact(x: Any) -> str:
     if isinstance(x, np.ndarray) and x.ndim:
-        return f"{x.dtype.kind == 'f' and 'array' or 'array'}{x.shape}"
+        return f"array{x.shape}"
     return _fmt(x)
 
 
