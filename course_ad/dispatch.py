@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Traced", "apply", "evaluate", "primal", "as_value", "primal_value", "new_level",
-           "shape_of"]
+           "shape_of", "zeros"]
 
 _levels = itertools.count(1)
 
@@ -122,6 +122,11 @@ def shape_of(x: Any) -> tuple[int, ...]:
         return ()
     x = primal_value(x)
     return x.shape if isinstance(x, np.ndarray | np.generic) else np.shape(x)
+
+
+def zeros(shape: tuple[int, ...]) -> Any:
+    """A zero of this shape: a Python float for a scalar, an array otherwise."""
+    return np.zeros(shape) if shape else 0.0
 
 
 def _describe(value: Any) -> str:

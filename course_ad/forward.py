@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .dispatch import Traced, as_value, evaluate, primal, shape_of
+from .dispatch import Traced, as_value, evaluate, primal, shape_of, zeros
 from .ops import Operators
 
 __all__ = ["ForwardDiff"]
@@ -34,7 +34,7 @@ class ForwardDiff(Operators, Traced):
         self.value = as_value(value, "ForwardDiff")
         shape = shape_of(self.value)
         if grad is None:
-            grad = 0.0 if shape == () else np.zeros(shape)
+            grad = zeros(shape)
         else:
             grad = as_value(grad, "ForwardDiff tangent")
             tangent_shape = shape_of(grad)
@@ -76,23 +76,13 @@ class ForwardDiff(Operators, Traced):
         out = (evaluate if nested else primal)(rule, primals, params)
         out_shape = shape_of(out)
         batch = _batch_shape(tangents, primals)
-        if rule.variadic:
-            filled = tuple(np.zeros(batch + shape_of(p)) if t is None else t
-                           for t, p in zip(tangents, primals))
-            tangent = rule.jvp[0](filled, out, *primals, **params)
-        else:
-            tangent = None
-            for i, t in enumerate(tangents):
-                jvp = rule.jvp[i]
-                if t is None or jvp is None:
-                    continue
-                if batch and (rule.elementwise or rule.broadcasts):
-                    t = _align(t, batch, shape_of(primals[i]), len(out_shape))
-                contribution = jvp(t, out, *primals, **params)
-                tangent = contribution if tangent is None else tangent + contribution
+        if batch and (rule.elementwise or rule.broadcasts):
+            tangents = [None if t is None else _align(t, batch, shape_of(p), len(out_shape))
+                        for t, p in zip(tangents, primals)]
+        tangent = rule.tangent(tangents, out, primals, params, batch)
         target = batch + out_shape
         if tangent is None:
-            tangent = np.zeros(target) if target else 0.0
+            tangent = zeros(target)
         elif shape_of(tangent) != target:
             tangent = ops.broadcast_to(tangent, target)
         result = ForwardDiff.__new__(type(self))

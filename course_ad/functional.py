@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .dispatch import new_level, shape_of
+from .dispatch import new_level, shape_of, zeros
 from .forward import ForwardDiff
 from .reverse import ReverseDiff
 
@@ -192,8 +192,7 @@ def _grad_of(leaf: ReverseDiff) -> Any:
 
 
 def _zeros_like(value: Any) -> Any:
-    shape = shape_of(value)
-    return np.zeros(shape) if shape else 0.0
+    return zeros(shape_of(value))
 
 
 def _name(f: Callable[..., Any]) -> str:

@@ -276,8 +276,7 @@ def autograde(root: str | Path = ".", only: Iterable[str] | None = None) -> Cour
     root = Path(root)
     result = CourseResult()
     submitted = root / "submitted"
-    todo = sorted({p.parent.name for p in submitted.glob("*/*/*.ipynb")} |
-                  {p.name for p in submitted.glob("*/*") if p.is_dir()})
+    todo = sorted({p.name for p in submitted.glob("*/*") if p.is_dir()})
     todo = [a for a in todo if only is None or a in set(only)]
     known = set(assignments(root))
     # the gradebook must hold each assignment's cells (hidden tests included) before grading
@@ -394,7 +393,7 @@ def _student_error(log: str, student: str) -> str:
     """The first error nbgrader logged while working on this student's submission."""
     relevant, current = [], False
     for line in log.splitlines():
-        if f"/{student}/" in line or f"student '{student}'" in line or f"{student}/" in line:
+        if f"{student}/" in line or f"student '{student}'" in line:
             current = True
         if current and ("ERROR" in line or "Error" in line):
             relevant.append(line.split("] ", 1)[-1].strip())

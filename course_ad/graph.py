@@ -216,11 +216,14 @@ def forward_sweep(graph: Graph, seed: dict[str, Any] | int | None = None) -> lis
                               tangents[node.index],
                               values=dict(values), derivatives=dict(tangents)))
             continue
-        terms, total = [], None
+        inputs: list[Any] = [None] * len(node.args)  # constants carry no tangent
         for parent, argnum in zip(node.parents, node.argnums):
-            contribution, partial = _tangent_term(node, argnum, tangents[parent])
-            total = contribution if total is None else total + contribution
-            terms.append((partial, graph.nodes[parent]))
+            inputs[argnum] = tangents[parent] if inputs[argnum] is None else (
+                inputs[argnum] + tangents[parent])
+        total = (None if node.rule is None else
+                 node.rule.tangent(inputs, node.value, node.args, node.params))
+        terms = [(_local_partial(node, argnum), graph.nodes[parent])
+                 for parent, argnum in zip(node.parents, node.argnums)]
         tangents[node.index] = total
         sum_text = _signed_sum([(p, _dot(n)) for p, n in terms])
         steps.append(Step("tangent", node.index,
@@ -280,34 +283,20 @@ def _seed_tangents(graph: Graph, seed: Any) -> dict[int, Any]:
             if shape_of(n.value) else _as_float(seed.get(n.name, 0.0)) for n in inputs}
 
 
-def _tangent_term(node: GraphNode, argnum: int, tangent: Any) -> tuple[Any, Any]:
-    """A parent's contribution to v̇ᵢ, and the local partial ∂vᵢ/∂vⱼ when it is a scalar."""
+def _local_partial(node: GraphNode, argnum: int) -> Any:
+    """∂vᵢ/∂vⱼ as a number, for a scalar node of a scalar argument (else None: not shown)."""
     rule = node.rule
-    if rule is None:
-        return None, None
-    jvp = rule.jvp[0] if rule.variadic else rule.jvp[argnum]
-    if rule.variadic:
-        return None, None
-    contribution = jvp(tangent, node.value, *node.args, **node.params)
-    partial = None
-    if _scalar(node.value) and _scalar(node.args[argnum]):
-        partial = jvp(1.0, node.value, *node.args, **node.params)
-    return contribution, partial
+    if rule is None or rule.variadic or not (_scalar(node.value) and _scalar(node.args[argnum])):
+        return None
+    return rule.jvp[argnum](1.0, node.value, *node.args, **node.params)
 
 
 def _adjoint_term(node: GraphNode, argnum: int, g: Any, parent: GraphNode) -> tuple[Any, Any]:
-    rule = node.rule
-    if rule is None:
+    """A parent's share of v̄ᵢ (reduced to the parent's shape), and the local partial."""
+    if node.rule is None:
         return None, None
-    if rule.variadic:
-        c = rule.vjp[0](g, node.value, *node.args, argnum=argnum, **node.params)
-    else:
-        c = rule.vjp[argnum](g, node.value, *node.args, **node.params)
-    c = ops.unbroadcast(c, shape_of(parent.value))
-    partial = None
-    if _scalar(node.value) and _scalar(parent.value) and not rule.variadic:
-        partial = rule.vjp[argnum](1.0, node.value, *node.args, **node.params)
-    return c, partial
+    share = node.rule.cotangent(argnum, g, node.value, node.args, node.params)
+    return ops.unbroadcast(share, shape_of(parent.value)), _local_partial(node, argnum)
 
 
 def _signed_sum(terms: list[tuple[Any, str]]) -> str:
@@ -364,7 +353,7 @@ def _short(x: Any) -> str:
     if isinstance(x, np.ndarray):
         return f"array{x.shape}" if x.size > 4 else np.array2string(x, precision=3,
                                                                      separator=",")
-    if isinstance(x, numbers.Real):
+    if isinstance(x, numbers.Real) and not isinstance(x, bool | np.bool_):
         return f"{float(x):g}"
     return repr(x)
 

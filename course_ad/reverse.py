@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .dispatch import Traced, as_value, evaluate, primal, shape_of
+from .dispatch import Traced, as_value, evaluate, primal, shape_of, zeros
 from .forward import _show
 from .ops import Operators, unbroadcast
 
@@ -80,13 +80,11 @@ class ReverseDiff(Operators, Traced):
 
     def vjp(self, cotangent: Any) -> tuple[Any, ...]:
         """The cotangent each parent receives from this node: v̄ ∂v/∂parent, one per parent."""
-        rule, out, args, params = self._rule, self.value, self._args, self._params
+        rule = self._rule
         if rule is None:
             return ()
-        if rule.variadic:
-            return tuple(rule.vjp[0](cotangent, out, *args, argnum=i, **params)
-                         for i in self._argnums)
-        return tuple(rule.vjp[i](cotangent, out, *args, **params) for i in self._argnums)
+        return tuple(rule.cotangent(i, cotangent, self.value, self._args, self._params)
+                     for i in self._argnums)
 
     def backward(self, seed: Any = None, *, create_graph: bool = False) -> None:
         """Set ``grad`` on every node of this graph to ∂(seed · self)/∂node.
@@ -104,7 +102,7 @@ class ReverseDiff(Operators, Traced):
             g = node.grad
             parents = node.parents
             if g is None:
-                node.grad = _zeros_like(node.value)
+                node.grad = zeros(shape_of(node.value))
                 continue
             if not parents:
                 continue
@@ -114,6 +112,7 @@ class ReverseDiff(Operators, Traced):
                 args, out = node.inputs, node
             else:
                 args, out = node._args, node.value
+            # Rule.cotangent, inlined: this loop runs once per edge of every sweep
             vjps = rule.vjp
             variadic = rule.variadic
             for parent, i in zip(parents, node._argnums):
@@ -210,7 +209,3 @@ def _check_seed(output: ReverseDiff, seed: Any) -> Any:
         )
     return seed
 
-
-def _zeros_like(value: Any) -> Any:
-    shape = shape_of(value)
-    return np.zeros(shape) if shape else 0.0

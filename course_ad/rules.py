@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .dispatch import apply, primal_value, shape_of
+from .dispatch import apply, primal_value, shape_of, zeros
 
 __all__ = [
     "Rule",
@@ -77,6 +77,31 @@ class Rule:
 
     def __repr__(self) -> str:
         return f"Rule({self.name!r}, symbol={self.symbol!r}, arity={self.arity})"
+
+    def tangent(self, tangents: list, out: Any, args: list | tuple, params: dict,
+                batch: tuple[int, ...] = ()) -> Any:
+        """v̇ = Σᵢ JVPᵢ(u̇ᵢ): the inputs' tangents (None for a constant) pushed through the
+        rule; None when no input carries a tangent. ``batch`` is the shape of the tangents'
+        leading batch axes (a variadic rule gets zeros of that shape for its constants)."""
+        if self.variadic:
+            filled = tuple(zeros(batch + shape_of(a)) if t is None else t
+                           for t, a in zip(tangents, args))
+            return self.jvp[0](filled, out, *args, **params)
+        total = None
+        for jvp, t in zip(self.jvp, tangents):
+            if t is not None and jvp is not None:
+                contribution = jvp(t, out, *args, **params)
+                total = contribution if total is None else total + contribution
+        return total
+
+    def cotangent(self, argnum: int, g: Any, out: Any, args: list | tuple, params: dict) -> Any:
+        """x̄ of argument ``argnum``: the output's cotangent pulled back by that input's VJP
+        (None where the rule is not differentiable in it). The engine reduces it to the
+        input's shape afterwards."""
+        if self.variadic:
+            return self.vjp[0](g, out, *args, argnum=argnum, **params)
+        vjp = self.vjp[argnum]
+        return None if vjp is None else vjp(g, out, *args, **params)
 
 
 class MissingRuleError(ValueError):
@@ -139,7 +164,7 @@ def _from_right(axis: tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
 
 def _restore(g: Any, x: Any, axis: tuple[int, ...] | None, keepdims: bool) -> Any:
     """Give a reduced cotangent its reduced axes back as size 1, ready to broadcast."""
-    if keepdims or axis is None and shape_of(g) == ():
+    if keepdims or (axis is None and shape_of(g) == ()):
         return g
     return ops.reshape(g, _kept_shape(shape_of(x), axis))
 

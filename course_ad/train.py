@@ -7,6 +7,7 @@ step, so a shape or label mistake is an error that says what to fix, not a crash
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,8 +70,6 @@ def fit(model: Module, X: Any, y: Any, *, loss: str = "cross_entropy",
     ``loss`` is "cross_entropy" (integer labels), "hinge" (two classes) or "mse";
     ``optimizer`` defaults to Adam(lr=1e-3); ``validation=(X_val, y_val)`` is evaluated after
     every epoch. The progress bar is a widget in Jupyter and text in a terminal."""
-    import time
-
     loss_fn = _loss(loss)
     X, y = _check_data(model, X, y, loss, "fit")
     if validation is not None:

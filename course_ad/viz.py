@@ -22,7 +22,7 @@ from .graph import Graph, Step, _bar, _dot, _fmt, forward_sweep, reverse_sweep, 
 from .layout import Layout, layered_layout
 
 __all__ = ["draw", "GraphView", "to_dot", "plot_step_size_error", "plot_expression_swell",
-           "render_frame"]
+           "render_frame", "layout_for", "Frame"]
 
 NON_COMMUTATIVE = {"sub", "div", "pow", "matmul", "concatenate", "stack", "maximum"}
 COLOURS = {
@@ -204,6 +204,12 @@ def _box_size(labels: list[list[str]]) -> tuple[float, float]:
     widest = max(len(line) for lines in labels for line in lines)
     rows = max(len(lines) for lines in labels)
     return max(1.55, 0.088 * widest + 0.3), 0.2 + 0.19 * rows
+
+
+def layout_for(graph: Graph, frames: list[Frame]) -> Layout:
+    """One layout whose boxes fit every frame's labels, so nodes stay put while stepping."""
+    labels = [_node_lines(graph, n, frame) for frame in frames for n in graph.nodes]
+    return layered_layout(graph, box=_box_size(labels))
 
 
 def draw(output: Any, mode: str | None = None, *, seed: Any = None, step: int | None = None,

@@ -16,9 +16,8 @@ import ipywidgets as widgets
 
 from . import cost
 from .graph import TraceTable, forward_sweep, reverse_sweep, trace
-from .layout import layered_layout
 from .reverse import ReverseDiff
-from .viz import Frame, GraphView, _box_size, _node_lines
+from .viz import Frame, GraphView, layout_for
 
 __all__ = ["ModeExplorer", "CostExplorer"]
 
@@ -53,9 +52,7 @@ class ModeExplorer:
         frames = {m: [Frame.from_step(m, s, len(steps), i) for i, s in enumerate(steps)]
                   for m, steps in self._steps.items()}
         self._frames = frames
-        widest = [_node_lines(self.graph, n, f) for m in MODES for f in (frames[m][-1],)
-                  for n in self.graph.nodes]
-        self.layout = layered_layout(self.graph, box=_box_size(widest))
+        self.layout = layout_for(self.graph, [frames[m][-1] for m in MODES])
         self._svg: dict[str, list[str | None]] = {m: [None] * len(frames[m]) for m in MODES}
         self._tables = {m: TraceTable(self.graph, self._steps[m], m) for m in MODES}
         self.last_error: BaseException | None = None

@@ -98,6 +98,17 @@ def test_a_students_own_node_class_can_be_traced_and_tabled():
     assert adjoints[0] == 4.0 and adjoints[1] == 2.0
 
 
+def test_tables_go_through_variadic_rules():
+    """stack takes any number of inputs: its tangent and adjoints come from the same rule."""
+    x, y = ReverseDiff(1.0), ReverseDiff(2.0)
+    out = ad.sum(ad.stack([x * y, ad.sin(x)]))
+    forward = trace_table(out, "forward")
+    assert forward.rows[-1]["amount"] == pytest.approx(2.0 + np.cos(1.0))  # ∂/∂x of xy + sin x
+    assert "stack(v₁, v₂, axis=0)" in repr(forward) and "keepdims=False" in repr(forward)
+    adjoints = reverse_sweep(trace(out))[-1].derivatives
+    assert adjoints[0] == pytest.approx(2.0 + np.cos(1.0)) and adjoints[1] == pytest.approx(1.0)
+
+
 def test_trace_refuses_what_is_not_a_node():
     with pytest.raises(TypeError, match="needs an object with value, parents and op"):
         trace(3.0)
