@@ -1,0 +1,176 @@
+"""The instructor's pipeline around nbgrader: release, autograde, feedback, grades.
+
+Each step runs nbgrader for every assignment and student, checks the gradebook (nbgrader's
+exit codes do not report failed tests or broken submissions), and keeps going when one
+student fails.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .hidden import leaked_hidden_tests
+
+__all__ = ["release", "autograde", "feedback", "grades", "CourseResult", "assignments"]
+
+
+@dataclass
+class CourseResult:
+    """What a pipeline step did: per (student, assignment) scores and any problems."""
+
+    scores: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    log: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __str__(self) -> str:
+        lines = [f"  {student:<20} {assignment:<28} {score:6.1f} / {top:.1f}"
+                 for (student, assignment), (score, top) in sorted(self.scores.items())]
+        lines += [f"  {item}" for item in self.done]
+        lines += [f"  problem: {p}" for p in self.problems]
+        return "\n".join(lines) or "  nothing to do"
+
+
+def assignments(root: str | Path = ".") -> list[str]:
+    """The assignment ids: the folders of ``source/`` that hold a notebook."""
+    source = Path(root) / "source"
+    return sorted(p.name for p in source.iterdir()
+                  if p.is_dir() and any(p.glob("*.ipynb"))) if source.is_dir() else []
+
+
+def _nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run nbgrader in the course root (where nbgrader_config.py is read from)."""
+    # nbgrader runs the `alembic` program of its environment: put that environment first
+    bin_dir = str(Path(sys.executable).parent)
+    env = dict(os.environ, JUPYTER_PLATFORM_DIRS="1", PYTHONWARNINGS="ignore",
+               PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env,
+                          capture_output=True, text=True)
+
+
+def release(root: str | Path = ".", only: Iterable[str] | None = None) -> CourseResult:
+    """``nbgrader generate_assignment --force`` for each assignment: source/ → release/."""
+    root = Path(root)
+    result = CourseResult()
+    for assignment in only or assignments(root):
+        run = _nbgrader(root, "generate_assignment", assignment, "--force")
+        result.log += run.stdout + run.stderr
+        if run.returncode != 0 or not (root / "release" / assignment).is_dir():
+            result.problems.append(f"{assignment}: generate_assignment failed: "
+                                   f"{_last_error(run.stdout + run.stderr)}")
+        else:
+            result.done.append(f"released {assignment}")
+    return result
+
+
+def autograde(root: str | Path = ".", only: Iterable[str] | None = None) -> CourseResult:
+    """Autograde every submission in submitted/ and read the scores back from the gradebook.
+
+    A student whose submission cannot be graded (not a notebook, a kernel that died) is
+    reported; everyone else is graded all the same."""
+    root = Path(root)
+    result = CourseResult()
+    submitted = root / "submitted"
+    todo = sorted({p.name for p in submitted.glob("*/*") if p.is_dir()})
+    todo = [a for a in todo if only is None or a in set(only)]
+    known = set(assignments(root))
+    # the gradebook must hold each assignment's cells (hidden tests included) before grading
+    result.problems += release(root, only=[a for a in todo if a in known]).problems
+    for assignment in todo:
+        if assignment not in known:
+            result.problems.append(f"{assignment}: submitted, but there is no such assignment "
+                                   "in source/")
+            continue
+        run = _nbgrader(root, "autograde", assignment, "--force")
+        result.log += run.stdout + run.stderr
+        _collect(root, assignment, result, run.stdout + run.stderr)
+    return result
+
+
+def _collect(root: Path, assignment: str, result: CourseResult, log: str) -> None:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    students = sorted(p.name for p in (root / "submitted").iterdir()
+                      if (p / assignment).is_dir())
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        for student in students:
+            try:
+                submission = gradebook.find_submission(assignment, student)
+            except MissingEntry:
+                submission = None
+            graded = (root / "autograded" / student / assignment)
+            if submission is None or not any(graded.glob("*.ipynb")):
+                reason = _student_error(log, student) or "no notebook could be graded"
+                result.problems.append(f"{student}/{assignment}: not graded: {reason}")
+                continue
+            result.scores[(student, assignment)] = (float(submission.score),
+                                                    float(submission.max_score))
+            if submission.needs_manual_grade:
+                result.problems.append(f"{student}/{assignment}: needs manual grading")
+
+
+def feedback(root: str | Path = ".", only: Iterable[str] | None = None) -> CourseResult:
+    """HTML feedback for every autograded submission, without the hidden tests' code."""
+    root = Path(root)
+    result = CourseResult()
+    for assignment in sorted({p.name for p in (root / "autograded").glob("*/*")
+                              if p.is_dir()}):
+        if only is not None and assignment not in set(only):
+            continue
+        run = _nbgrader(root, "generate_feedback", assignment, "--force")
+        result.log += run.stdout + run.stderr
+        leaks = leaked_hidden_tests(root, assignment)
+        result.problems += [f"{assignment}: feedback shows hidden test code: {leak}"
+                            for leak in leaks]
+        if run.returncode != 0:
+            result.problems.append(f"{assignment}: generate_feedback failed: "
+                                   f"{_last_error(run.stdout + run.stderr)}")
+        else:
+            pages = len(list((root / "feedback").glob(f"*/{assignment}/*.html")))
+            result.done.append(f"{assignment}: {pages} feedback page(s)")
+    return result
+
+
+def grades(root: str | Path = ".", to: str = "grades.csv") -> CourseResult:
+    """The gradebook as CSV (one row per student and assignment)."""
+    root = Path(root)
+    result = CourseResult()
+    run = _nbgrader(root, "export", "--to", to)
+    result.log = run.stdout + run.stderr
+    path = root / to
+    if run.returncode != 0 or not path.exists():
+        result.problems.append(f"export failed: {_last_error(result.log)}")
+        return result
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            result.scores[(row["student_id"], row["assignment"])] = (
+                float(row["score"] or 0), float(row["max_score"] or 0))
+    return result
+
+
+def _last_error(log: str) -> str:
+    lines = [line for line in log.splitlines() if "ERROR" in line or "Error" in line]
+    return (lines[-1] if lines else log.strip().splitlines()[-1] if log.strip() else "")[-300:]
+
+
+def _student_error(log: str, student: str) -> str:
+    """The first error nbgrader logged while working on this student's submission."""
+    relevant, current = [], False
+    for line in log.splitlines():
+        if f"{student}/" in line or f"student '{student}'" in line:
+            current = True
+        if current and ("ERROR" in line or "Error" in line):
+            relevant.append(line.split("] ", 1)[-1].strip())
+        if current and relevant:
+            break
+    return relevant[0][:300] if relevant else ""
