@@ -37,10 +37,15 @@ _course = _os.path.dirname(_os.path.abspath(__file__))
 
 # The exchange lives in the course (git-ignored), so the Assignment List and
 # `nbgrader release_assignment`/`fetch_assignment`/`submit` work with no shared folder.
-# Only this account writes there (0o755); on a machine shared with student accounts use a
-# JupyterHub set-up and `chmod 1777` a shared exchange instead (nbgrader's documentation).
+# nbgrader wants its root rwx for everyone (release_assignment resets any other mode, with a
+# warning); other accounts still reach it only through the course folder's own permissions.
 c.Exchange.root = _os.path.join(_course, "exchange")
-_os.makedirs(c.Exchange.root, mode=0o755, exist_ok=True)
+try:
+    if not _os.path.isdir(c.Exchange.root):
+        _os.makedirs(c.Exchange.root)
+        _os.chmod(c.Exchange.root, 0o777)
+except OSError:  # a read-only copy of the course (a grading sandbox) needs no exchange
+    pass
 
 
 def _package_dir(name: str) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -88,9 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=handle,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
+    # `kill` of this launcher (SIGTERM) stops JupyterLab too, as Ctrl-C does
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         if not wait_until_up(f"{base}/api/status?token={token}", process, args.timeout):
-            process.terminate()
             tail = log.read_text().splitlines()[-20:]
             print("\n".join(tail), file=sys.stderr)
             print(f"JupyterLab did not start within {args.timeout:.0f} s; its log is {log}",
@@ -100,13 +102,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{base}/lab?token={token}", flush=True)
         return process.wait()
     except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if JupyterLab has not shut down within 20 s."""
+    if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-        return 0
-
+            process.wait()
 
 if __name__ == "__main__":
     sys.exit(main())
