@@ -192,16 +192,26 @@ def test_make_lab_installs_without_extras_and_starts_the_instructor_launcher():
 # ---- make release keeps what someone edited by hand ---------------------------------------
 
 
-def test_release_backs_up_a_hand_edited_release_file_and_says_so(tmp_path):
-    assignment = "01_numerical_symbolic"
-    course = _course(tmp_path, assignment)
+def test_release_keeps_every_file_it_would_overwrite_and_says_which(tmp_path):
+    course = _course(tmp_path)
+    assignment = _tiny_source(course)
     released = course / "release" / assignment / f"{assignment}.ipynb"
-    first = grading.release(course)
+    extra = released.parent / "hints.md"  # a file nbgrader --force would delete
+    extra.parent.mkdir(parents=True)
+    extra.write_text("a file someone added by hand")
+
+    first = grading.release(course)  # no release recorded yet: anything that differs is kept
     assert first.ok, first.problems
+    kept = list((course / "backup").glob(f"release-*/{assignment}/hints.md"))
+    assert len(kept) == 1 and kept[0].read_text() == "a file someone added by hand"
+    assert [d for d in first.done if "kept in" in d] == [
+        f"release/{assignment}/hints.md differed from this release and no earlier one is "
+        f"recorded: that version is kept in {kept[0].relative_to(course).as_posix()}"]
     generated = released.read_bytes()
-    again = grading.release(course)  # untouched: regenerated in silence
-    assert again.ok and not list((course / "backup").glob("release-*/*/*.ipynb"))
-    assert not [d for d in again.done if "kept in" in d], again.done
+
+    again = grading.release(course)  # untouched since: regenerated in silence
+    assert again.ok and not [d for d in again.done if "kept in" in d], again.done
+    assert released.read_bytes() == generated
 
     edited = generated.replace(b"YOUR CODE HERE", b"my own notes", 1)
     assert edited != generated
@@ -211,26 +221,9 @@ def test_release_backs_up_a_hand_edited_release_file_and_says_so(tmp_path):
     assert released.read_bytes() == generated  # the release is what source/ says
     backups = list((course / "backup").glob(f"release-*/{assignment}/{assignment}.ipynb"))
     assert len(backups) == 1 and backups[0].read_bytes() == edited
-    notes = [d for d in result.done if "kept in" in d]
-    assert notes == [f"release/{assignment}/{assignment}.ipynb had been edited since the last "
-                     f"release: that version is kept in "
-                     f"{backups[0].relative_to(course).as_posix()}"]
-
-
-def test_release_without_a_record_keeps_any_file_that_differs(tmp_path):
-    assignment = "01_numerical_symbolic"
-    course = _course(tmp_path, assignment)
-    stale = course / "release" / assignment / f"{assignment}.ipynb"
-    stale.parent.mkdir(parents=True)
-    stale.write_text('{"cells": [], "note": "an older release, or an edit"}')
-    extra = stale.parent / "hints.md"
-    extra.write_text("a file someone added")
-    result = grading.release(course)
-    assert result.ok, result.problems
-    kept = sorted(p.name for p in (course / "backup").glob(f"release-*/{assignment}/*"))
-    assert kept == [f"{assignment}.ipynb", "hints.md"]
-    assert all("no earlier one is recorded" in d for d in result.done if "kept in" in d)
-    assert len([d for d in result.done if "kept in" in d]) == 2
+    assert [d for d in result.done if "kept in" in d] == [
+        f"release/{assignment}/{assignment}.ipynb had been edited since the last release: "
+        f"that version is kept in {backups[0].relative_to(course).as_posix()}"]
 
 
 # ---- the exchange -------------------------------------------------------------------------
@@ -252,8 +245,8 @@ def test_config_puts_the_exchange_in_the_course(tmp_path):
 # ---- feedback renders its maths offline ---------------------------------------------------
 
 
-def _tiny_assignment(course: Path) -> str:
-    """One task with maths in its text: a release, an answer, nbgrader's own autograde."""
+def _tiny_source(course: Path) -> str:
+    """One task with maths in its text, in source/maths/maths.ipynb."""
     cells = [
         nbformat.v4.new_markdown_cell("The derivative of $x^2$ is $$\\frac{d}{dx} x^2 = 2x.$$"),
         nbformat.v4.new_code_cell("def slope(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
@@ -271,13 +264,20 @@ def _tiny_assignment(course: Path) -> str:
                                        "language": "python"}
     (course / "source" / "maths").mkdir(parents=True)
     nbformat.write(notebook, course / "source" / "maths" / "maths.ipynb")
-    assert grading.release(course).ok
-    (course / "submitted" / "ada" / "maths").mkdir(parents=True)
-    shutil.copy(course / "source" / "maths" / "maths.ipynb",
-                course / "submitted" / "ada" / "maths" / "maths.ipynb")
-    run = grading.pipeline._nbgrader(course, "autograde", "maths", "--force")
-    assert (course / "autograded" / "ada" / "maths" / "maths.ipynb").is_file(), run.stderr
     return "maths"
+
+
+def _tiny_assignment(course: Path) -> str:
+    """The task above released, answered by ada and autograded by nbgrader itself."""
+    assignment = _tiny_source(course)
+    assert grading.release(course).ok
+    (course / "submitted" / "ada" / assignment).mkdir(parents=True)
+    shutil.copy(course / "source" / assignment / f"{assignment}.ipynb",
+                course / "submitted" / "ada" / assignment / f"{assignment}.ipynb")
+    run = grading.pipeline._nbgrader(course, "autograde", assignment, "--force")
+    assert (course / "autograded" / "ada" / assignment / f"{assignment}.ipynb").is_file(), (
+        run.stderr)
+    return assignment
 
 
 @pytest.fixture(scope="module")
