@@ -23,6 +23,8 @@ from .offline import missing_local_scripts, remote_resources
 
 __all__ = ["release", "autograde", "feedback", "grades", "CourseResult", "assignments"]
 
+MANIFEST = "backup/release-manifest.json"  # sha256 of every file the last release wrote
+
 
 @dataclass
 class CourseResult:
@@ -98,9 +100,6 @@ def release(root: str | Path = ".", only: Iterable[str] | None = None) -> Course
         result.done.append(f"released {assignment}")
     _write_manifest(root, manifest)
     return result
-
-
-MANIFEST = "backup/release-manifest.json"  # sha256 of every file the last release wrote
 
 
 def _release_files(root: Path, assignment: str) -> list[Path]:
