@@ -404,3 +404,27 @@ def test_lab_on_a_fresh_course_opens_formgrader_and_the_assignment_list(tmp_path
     assert not rest.strip(), f"printed after the URL: {rest!r}"
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5)
+
+
+# ---- feedback never carries instructor material -------------------------------------------
+
+
+def test_feedback_check_finds_hidden_tests_a_student_printed_encoded(tmp_path):
+    import base64
+    import zlib
+
+    course = _course(tmp_path, "03_reverse_mode", "05_mlp")
+    assert grading.release(course).ok
+    other = (course / "source" / "05_mlp" / "05_mlp.ipynb").read_bytes()  # another assignment
+    page = course / "feedback" / "mallory" / "03_reverse_mode" / "03_reverse_mode.html"
+    page.parent.mkdir(parents=True)
+    honest = "<pre>loss 0.25\nall tests passed</pre>"
+    page.write_text(honest)
+    assert grading.leaked_hidden_tests(course, "03_reverse_mode") == []
+    for smuggled in (base64.encodebytes(other).decode(),  # wrapped at 76 characters
+                     "output: " + base64.b64encode(zlib.compress(other)).decode(),
+                     other.hex()):
+        page.write_text(f"{honest}<pre>{smuggled}</pre>")
+        leaks = grading.leaked_hidden_tests(course, "03_reverse_mode")
+        assert leaks and all(": encoded: " in leak for leak in leaks), smuggled[:40]
+        assert any("BEGIN HIDDEN TESTS" in leak for leak in leaks), leaks
