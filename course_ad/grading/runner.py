@@ -340,9 +340,9 @@ def _parse(line: bytes) -> dict[str, Any] | None:
 
 
 def _exit_reason(code: int, stderr_path: Path) -> str:
-    if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else -code
-        return f"killed by {name}"
+    number = -code if code < 0 else code - 128 if code > 128 else 0  # bwrap reports 128 + n
+    if number in signal.Signals._value2member_map_:
+        return f"killed by {signal.Signals(number).name}"
     if code == 0:
         return "exit code 0, as os._exit(0) does"
     detail = ""
