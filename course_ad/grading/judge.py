@@ -129,10 +129,17 @@ def record(assignment: str, cells: Sequence[GradingCell], verdict_run: PassRun
                 problems.append(f"{cell.id}: {_error_text(error)}")
         if run.stopped or run.hidden_stopped:
             problems.append(f"{cell.id}: {run.stopped or run.hidden_stopped}")
-        kept = []
+        kept, hidden = [], 0
         for sent in run.checks:
             entry = {k: sent.get(k) for k in ("what", "n", "how", "got", "rtol", "atol",
                                               "context")}
+            if sent.get("part") == "hidden":
+                hidden += 1
+                if sent.get("has_expected") and entry["how"] in ("close", "equal"):
+                    problems.append(f"{cell.id}: hidden check {entry['what']!r} passes "
+                                    "expected=: leave it out (the judge compares with the "
+                                    "reference solution's value; an expected value sent into "
+                                    "the sandbox could be copied by a forger)")
             if sent.get("has_expected"):
                 problem = compare(entry["how"], entry["what"], decode(entry["got"]),
                                   decode(sent.get("expected")), rtol=entry["rtol"],
@@ -141,9 +148,10 @@ def record(assignment: str, cells: Sequence[GradingCell], verdict_run: PassRun
                     problems.append(f"{cell.id}: the reference solution fails its own "
                                     f"check: {problem}")
             kept.append(entry)
-        if not kept:
-            problems.append(f"{cell.id}: a test cell must make at least one check() "
-                            "(assert alone can only fail a student, never pass one)")
+        if not hidden:
+            problems.append(f"{cell.id}: a test cell needs at least one hidden check() "
+                            "without expected= (visible checks show their answer, and assert "
+                            "alone can only fail a student, never pass one)")
         checks[cell.id] = kept
     return References(assignment, checks, seconds), problems
 

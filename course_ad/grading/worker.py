@@ -64,6 +64,7 @@ def _run_hidden(shell: Any, cell: dict[str, Any], send: Any, recorder: Any) -> N
     pid = os.fork()
     if pid == 0:  # the child: run, report, leave without running anyone's exit handlers
         tester = os.getpid()
+        recorder.begin(cell.get("id", ""), "hidden")
         try:
             _, error = _run(shell, cell["hidden"], False)
             if os.getpid() != tester:  # forked by the code under test: not the tester
