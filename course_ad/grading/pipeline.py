@@ -135,10 +135,11 @@ def autograde(root: str | Path = ".", only: Iterable[str] | None = None,
     root, options = Path(root), options or GradingOptions()
     result = CourseResult()
     try:
-        Sandbox(options.limits(), allow_unsandboxed=options.allow_unsandboxed)
+        sandbox = Sandbox(options.limits(), allow_unsandboxed=options.allow_unsandboxed)
     except SandboxUnavailableError as error:
         result.problems.append(str(error))
         return result
+    result.done.append(f"student code ran in: {sandbox.describe()}")
     submitted = root / "submitted"
     todo = sorted({p.name for p in submitted.glob("*/*") if p.is_dir()})
     todo = [a for a in todo if only is None or a in set(only)]
