@@ -1,8 +1,12 @@
-"""What test cells use: readable comparisons, and checks that an answer is the student's own.
+"""What test cells use: ``check`` a value, count calls, catch errors; readable messages.
 
-``close`` and ``report`` make assertions whose message shows expected against got;
-``own_work`` is a fast first signal that an answer hands its task to course_ad (the trusted
-grader checks behaviour as well); ``is_topological_order`` accepts any valid order.
+``check(what, got, expected)`` is the one way a test states a fact. In a student's kernel it
+compares at once and raises ``AssertionError`` with a message for people. While grading, the
+sandbox only sends ``got`` out; the trusted judge compares it with the value the reference
+solution gave at release, so nothing the student's code does in its own process can pass a
+check without computing the right value. ``counted`` counts evaluations of a function (a
+finite-difference answer needs n+1 of them, reverse mode one), ``raised`` names the error a
+call raises. ``own_work`` is a fast first signal that an answer hands its task to course_ad.
 This module imports numpy only: it runs inside the grading sandbox.
 """
 
@@ -10,12 +14,118 @@ from __future__ import annotations
 
 import dis
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["close", "report", "own_work", "is_topological_order"]
+from .compare import compare, encode, show
+
+__all__ = ["check", "counted", "raised", "order_names", "close", "report", "own_work",
+           "is_topological_order"]
+
+_UNSET: Any = object()
+
+
+def check(what: str, got: Any, expected: Any = _UNSET, *, rtol: float = 1e-6,
+          atol: float = 1e-9, how: str = "close", at_most: float | None = None,
+          at_least: float | None = None, edges: Any = None) -> None:
+    """State one fact of a test: ``got`` (the student's value) must match.
+
+    |got - expected| <= atol + rtol |expected| (how="close"), or exactly (how="equal"),
+    got <= at_most, got >= at_least, or a valid order of ``edges`` (how="order").
+    Why: the comparison of record is made by the trusted judge against the value the
+    reference solution computed at release; ``expected`` only serves the student's kernel."""
+    if at_most is not None:
+        how, context = "at_most", at_most
+    elif at_least is not None:
+        how, context = "at_least", at_least
+    elif how == "order":
+        context = _edges_context(edges)
+    else:
+        context = None
+    _SINK.emit(what, how, got, expected, rtol, atol, context)
+
+
+def counted(f: Callable[..., Any]) -> Callable[..., Any]:
+    """f, counting its calls in ``.calls``: reverse mode needs one, differences n + 1."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        wrapper.calls += 1  # type: ignore[attr-defined]
+        return f(*args, **kwargs)
+
+    wrapper.calls = 0  # type: ignore[attr-defined]
+    wrapper.__name__ = getattr(f, "__name__", "f")
+    return wrapper
+
+
+def raised(call: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
+    """The name of the exception ``call(*args)`` raises, or 'no error'."""
+    try:
+        call(*args, **kwargs)
+    except Exception as error:  # noqa: BLE001 - naming any error is the point
+        return type(error).__name__
+    return "no error"
+
+
+def order_names(order: Any) -> list[str]:
+    """The names of the nodes of an order (``node.name``, else ``repr``), for how="order"."""
+    return [str(getattr(node, "name", node)) for node in order]
+
+
+class _Immediate:
+    """The student's kernel: compare now, raise on a mismatch, say nothing on success."""
+
+    def emit(self, what: str, how: str, got: Any, expected: Any, rtol: float, atol: float,
+             context: Any) -> None:
+        if how in ("close", "equal") and expected is _UNSET:
+            return  # nothing to compare with outside grading
+        problem = compare(how, what, got, expected, rtol=rtol, atol=atol, context=context)
+        if problem:
+            raise AssertionError(problem)
+
+
+class Recorder:
+    """Grading and release: send every check out; the judge compares (set by the worker)."""
+
+    def __init__(self, send: Callable[[dict[str, Any]], None]):
+        self.send, self.cell, self.part, self.seen = send, "", "visible", {}
+
+    def begin(self, cell: str, part: str = "visible") -> None:
+        self.cell, self.part = cell, part
+        if part == "visible":
+            self.seen = {}
+
+    def emit(self, what: str, how: str, got: Any, expected: Any, rtol: float, atol: float,
+             context: Any) -> None:
+        what = str(what)[:200]
+        n = self.seen[what] = self.seen.get(what, 0) + 1
+        self.send({"event": "check", "cell": self.cell, "part": self.part, "what": what,
+                   "n": n, "how": how,
+                   "got": encode(got), "rtol": float(rtol), "atol": float(atol),
+                   "context": encode(context),
+                   "expected": None if expected is _UNSET else encode(expected),
+                   "has_expected": expected is not _UNSET})
+
+
+_SINK: Any = _Immediate()
+
+
+def _edges_context(edges: Any) -> dict[str, list[Any]]:
+    """Nodes and (parent, child) name pairs of a graph given by its output node or edges."""
+    if isinstance(edges, list | tuple):
+        pairs = [(str(a), str(b)) for a, b in edges]
+        nodes = sorted({n for pair in pairs for n in pair})
+        return {"nodes": nodes, "edges": pairs}
+    seen, stack, pairs = {id(edges): edges}, [edges], []
+    while stack:
+        node = stack.pop()
+        for parent in getattr(node, "parents", ()):
+            pairs.append((order_names([parent])[0], order_names([node])[0]))
+            if id(parent) not in seen:
+                seen[id(parent)] = parent
+                stack.append(parent)
+    return {"nodes": sorted(order_names(seen.values())), "edges": pairs}
 
 
 def close(got: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
@@ -32,15 +142,7 @@ def close(got: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bo
 
 def report(what: str, got: Any, expected: Any) -> str:
     """The message of a failed check: what was computed, what was expected, what came out."""
-    return f"{what}: expected {_show(expected)}, got {_show(got)}"
-
-
-def _show(x: Any) -> str:
-    if isinstance(x, np.ndarray):
-        return f"array of shape {x.shape} " + np.array2string(x, precision=6, threshold=8)
-    if isinstance(x, float | np.floating):
-        return f"{float(x):.8g}"
-    return repr(x)
+    return f"{what}: expected {show(expected)}, got {show(got)}"
 
 
 def own_work(*answers: Any, allow: Iterable[str] = ()) -> bool:
@@ -105,15 +207,19 @@ def _borrowed(answer: Any, allowed: set[str]) -> set[str]:
     return found
 
 
+_GLOBAL_LOOKUPS = {"LOAD_GLOBAL", "LOAD_NAME", "IMPORT_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"}
+
+
 def _code_names(code: types.CodeType) -> set[str]:
-    """Global and imported names used by a code object and the functions nested in it."""
+    """Names a code object (and the functions nested in it) looks up as globals or imports.
+
+    Attribute names are not globals: ``plt.close(fig)`` looks up ``plt`` only."""
     names: set[str] = set()
     stack = [code]
     while stack:
         current = stack.pop()
-        names.update(current.co_names)
         for instruction in dis.get_instructions(current):
-            if instruction.opname == "IMPORT_NAME":
+            if instruction.opname in _GLOBAL_LOOKUPS:
                 names.add(str(instruction.argval))
         stack += [c for c in current.co_consts if isinstance(c, types.CodeType)]
     return names
