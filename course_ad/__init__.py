@@ -5,7 +5,7 @@ arrays, both driven by one rule table (``course_ad.rules``); a JAX-shaped functi
 finite differences and a gradient checker.
 """
 
-from . import ops, rules  # noqa: I001  (ops before rules: the rules' bodies call ops)
+from . import ops, rules  # noqa: I001  (importing rules fills the table ops reads)
 from .forward import ForwardDiff
 from .reverse import ReverseDiff, topological_order
 from .functional import (

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from . import rules
 from .dispatch import Traced, apply, primal_value, shape_of
+from .registry import RULES, MissingRuleError
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "sin", "cos",
@@ -35,92 +35,92 @@ Axis = int | Sequence[int] | None
 
 def add(x: Any, y: Any) -> Any:
     """x + y"""
-    return apply(rules.RULES["add"], x, y)
+    return apply(RULES["add"], x, y)
 
 
 def subtract(x: Any, y: Any) -> Any:
     """x - y"""
-    return apply(rules.RULES["sub"], x, y)
+    return apply(RULES["sub"], x, y)
 
 
 def multiply(x: Any, y: Any) -> Any:
     """x · y"""
-    return apply(rules.RULES["mul"], x, y)
+    return apply(RULES["mul"], x, y)
 
 
 def divide(x: Any, y: Any) -> Any:
     """x / y"""
-    return apply(rules.RULES["div"], x, y)
+    return apply(RULES["div"], x, y)
 
 
 def negative(x: Any) -> Any:
     """-x"""
-    return apply(rules.RULES["neg"], x)
+    return apply(RULES["neg"], x)
 
 
 def power(x: Any, y: Any) -> Any:
     """xʸ (differentiable in both; for x ≤ 0 the derivative in y is nan, as in numpy)"""
-    return apply(rules.RULES["pow"], x, y)
+    return apply(RULES["pow"], x, y)
 
 
 def exp(x: Any) -> Any:
     """eˣ"""
-    return apply(rules.RULES["exp"], x)
+    return apply(RULES["exp"], x)
 
 
 def log(x: Any) -> Any:
     """natural logarithm"""
-    return apply(rules.RULES["log"], x)
+    return apply(RULES["log"], x)
 
 
 def sin(x: Any) -> Any:
     """sine"""
-    return apply(rules.RULES["sin"], x)
+    return apply(RULES["sin"], x)
 
 
 def cos(x: Any) -> Any:
     """cosine"""
-    return apply(rules.RULES["cos"], x)
+    return apply(RULES["cos"], x)
 
 
 def tan(x: Any) -> Any:
     """tangent"""
-    return apply(rules.RULES["tan"], x)
+    return apply(RULES["tan"], x)
 
 
 def sqrt(x: Any) -> Any:
     """√x"""
-    return apply(rules.RULES["sqrt"], x)
+    return apply(RULES["sqrt"], x)
 
 
 def tanh(x: Any) -> Any:
     """hyperbolic tangent"""
-    return apply(rules.RULES["tanh"], x)
+    return apply(RULES["tanh"], x)
 
 
 def sigmoid(x: Any) -> Any:
     """σ(x) = 1 / (1 + e⁻ˣ), computed without overflow"""
-    return apply(rules.RULES["sigmoid"], x)
+    return apply(RULES["sigmoid"], x)
 
 
 def relu(x: Any) -> Any:
     """max(x, 0)"""
-    return apply(rules.RULES["relu"], x)
+    return apply(RULES["relu"], x)
 
 
 def abs(x: Any) -> Any:  # noqa: A001 - the name numpy and the lectures use
     """|x|"""
-    return apply(rules.RULES["abs"], x)
+    return apply(RULES["abs"], x)
 
 
 def maximum(x: Any, y: Any) -> Any:
     """elementwise max(x, y)"""
-    return apply(rules.RULES["maximum"], x, y)
+    return apply(RULES["maximum"], x, y)
 
 
 def matmul(a: Any, b: Any) -> Any:
     """A @ B with numpy's rules for vectors and stacks of matrices"""
-    return apply(rules.RULES["matmul"], a, b)
+    return apply(RULES["matmul"], a, b)
 
 
 dot = matmul
@@ -128,27 +128,27 @@ dot = matmul
 
 def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Σ x over ``axis`` (all axes by default)"""
-    return apply(rules.RULES["sum"], x, axis=_axes(x, axis, "sum"), keepdims=keepdims)
+    return apply(RULES["sum"], x, axis=_axes(x, axis, "sum"), keepdims=keepdims)
 
 
 def _sum(x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
     """``sum`` for callers whose axes are already sorted and non-negative (no re-checking)."""
-    return apply(rules.RULES["sum"], x, axis=axis, keepdims=keepdims)
+    return apply(RULES["sum"], x, axis=axis, keepdims=keepdims)
 
 
 def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """mean of x over ``axis``"""
-    return apply(rules.RULES["mean"], x, axis=_axes(x, axis, "mean"), keepdims=keepdims)
+    return apply(RULES["mean"], x, axis=_axes(x, axis, "mean"), keepdims=keepdims)
 
 
 def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
     """max of x over ``axis`` (ties share the gradient equally)"""
-    return apply(rules.RULES["max"], x, axis=_axes(x, axis, "max"), keepdims=keepdims)
+    return apply(RULES["max"], x, axis=_axes(x, axis, "max"), keepdims=keepdims)
 
 
 def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     """log Σ eˣ over ``axis``, stable for large x"""
-    return apply(rules.RULES["logsumexp"], x, axis=_axes(x, axis, "logsumexp"),
+    return apply(RULES["logsumexp"], x, axis=_axes(x, axis, "logsumexp"),
                  keepdims=keepdims)
 
 
@@ -157,13 +157,13 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
     labels = np.asarray(primal_value(labels))
     if labels.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: labels must be integers, got dtype {labels.dtype}")
-    return apply(rules.RULES["cross_entropy"], logits, labels=labels)
+    return apply(RULES["cross_entropy"], logits, labels=labels)
 
 
 def reshape(x: Any, shape: int | Sequence[int]) -> Any:
     """x with a new shape (one entry may be -1)"""
     shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
-    return apply(rules.RULES["reshape"], x, shape=shape)
+    return apply(RULES["reshape"], x, shape=shape)
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
@@ -173,23 +173,23 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
     if sorted(axes) != list(range(ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {ndim} axes of "
                          f"an array of shape {shape_of(x)}")
-    return apply(rules.RULES["transpose"], x, axes=axes)
+    return apply(RULES["transpose"], x, axes=axes)
 
 
 def broadcast_to(x: Any, shape: int | Sequence[int]) -> Any:
     """x repeated along new or size-1 axes to ``shape``"""
     shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
-    return apply(rules.RULES["broadcast_to"], x, shape=shape)
+    return apply(RULES["broadcast_to"], x, shape=shape)
 
 
 def getitem(x: Any, index: Any) -> Any:
     """x[index] (basic and advanced numpy indexing)"""
-    return apply(rules.RULES["getitem"], x, index=_plain_index(index))
+    return apply(RULES["getitem"], x, index=_plain_index(index))
 
 
 def scatter_add(g: Any, index: Any, shape: Sequence[int]) -> Any:
     """zeros(shape) with g added at index: the adjoint of indexing"""
-    return apply(rules.RULES["scatter_add"], g, index=_plain_index(index), shape=tuple(shape))
+    return apply(RULES["scatter_add"], g, index=_plain_index(index), shape=tuple(shape))
 
 
 def stack(xs: Sequence[Any], axis: int = 0) -> Any:
@@ -198,7 +198,7 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Any:
     if not xs:
         raise ValueError("stack: needs at least one value")
     ndim = len(shape_of(xs[0])) + 1
-    return apply(rules.RULES["stack"], *xs, axis=_one_axis(axis, ndim, "stack"))
+    return apply(RULES["stack"], *xs, axis=_one_axis(axis, ndim, "stack"))
 
 
 def concatenate(xs: Sequence[Any], axis: int = 0) -> Any:
@@ -207,7 +207,7 @@ def concatenate(xs: Sequence[Any], axis: int = 0) -> Any:
     if not xs:
         raise ValueError("concatenate: needs at least one value")
     ndim = len(shape_of(xs[0]))
-    return apply(rules.RULES["concatenate"], *xs, axis=_one_axis(axis, ndim, "concatenate"))
+    return apply(RULES["concatenate"], *xs, axis=_one_axis(axis, ndim, "concatenate"))
 
 
 def unbroadcast(cotangent: Any, shape: tuple[int, ...]) -> Any:
@@ -329,11 +329,11 @@ class Operators:
                 return _UFUNCS[ufunc.__name__](*inputs)
             if ufunc.__name__ in _NOT_DIFFERENTIABLE_UFUNCS:
                 return ufunc(*(primal_value(v) for v in inputs))
-        raise rules.MissingRuleError(
+        raise MissingRuleError(
             f"no rule for numpy.{ufunc.__name__}"
             + ("" if method == "__call__" else f".{method}")
             + (f" with {sorted(kwargs)}" if kwargs else "")
-            + f" on {type(self).__name__}; known rules: {', '.join(sorted(rules.RULES))}. "
+            + f" on {type(self).__name__}; known rules: {', '.join(sorted(RULES))}. "
             "Use the course_ad function of that name, or add a rule with "
             "course_ad.rules.register(Rule(...))"
         )
@@ -344,9 +344,9 @@ class Operators:
             return _FUNCTIONS[name](*args, **kwargs)
         if name in _INSPECTION:
             return func(*_strip(args), **_strip(kwargs))
-        raise rules.MissingRuleError(
+        raise MissingRuleError(
             f"no rule for numpy.{name} on {type(self).__name__}; known rules: "
-            f"{', '.join(sorted(rules.RULES))}. Use course_ad's own functions "
+            f"{', '.join(sorted(RULES))}. Use course_ad's own functions "
             "(course_ad.sum, course_ad.stack, ...), or add a rule with course_ad.rules.register"
         )
 
