@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .dispatch import new_level, shape_of, zeros
+from .dispatch import new_level, primal_value, shape_of, zeros
 from .forward import ForwardDiff
 from .reverse import ReverseDiff
 
@@ -39,9 +39,10 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
         leaves, args = _trace_args(args, positions, level, "grad")
         result = f(*args, **kwargs)
         out, aux = _split_aux(result, has_aux, "grad")
-        if shape_of(out) != ():
+        if math.prod(shape_of(out)) != 1:
             raise ValueError(
-                f"grad: {_name(f)} must return a scalar, but it returned shape {shape_of(out)}; "
+                f"grad: {_name(f)} must return a scalar, but it returned shape {shape_of(out)} "
+                "(any shape holding a single number, such as (1,), would do); "
                 "use jacrev for a Jacobian or vjp for a vector-Jacobian product"
             )
         traced = _traced_at(out, level, ReverseDiff)
@@ -116,13 +117,13 @@ def jacfwd(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
         x = args[argnums]
         x_shape = shape_of(x)
         n = math.prod(x_shape)
-        directions = np.eye(n).reshape((n,) + x_shape)
+        directions = np.eye(n, dtype=_dtype(x)).reshape((n,) + x_shape)
         level = new_level()
         args = list(args)
         args[argnums] = ForwardDiff(x, directions, level=level)
         out = f(*args)
         if not _traced_at(out, level, ForwardDiff):
-            return np.zeros(shape_of(out) + x_shape)
+            return np.zeros(shape_of(out) + x_shape, _dtype(x))
         out_shape = shape_of(out.value)
         columns = ops.reshape(out.grad, (n, math.prod(out_shape)))
         return ops.reshape(ops.transpose(columns), out_shape + x_shape)
@@ -144,7 +145,7 @@ def jacrev(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
         out, pullback = vjp(of_x, x)
         out_shape = shape_of(out)
         m = math.prod(out_shape)
-        seeds = np.eye(m).reshape((m,) + out_shape)
+        seeds = np.eye(m, dtype=_dtype(out)).reshape((m,) + out_shape)
         rows = [pullback(seed)[0] for seed in seeds]
         return ops.reshape(ops.stack(rows), out_shape + shape_of(x))
 
@@ -192,7 +193,13 @@ def _grad_of(leaf: ReverseDiff) -> Any:
 
 
 def _zeros_like(value: Any) -> Any:
-    return zeros(shape_of(value))
+    return zeros(shape_of(value), value)
+
+
+def _dtype(x: Any) -> np.dtype:
+    """float32 stays float32; everything else computes in float64."""
+    dtype = getattr(primal_value(x), "dtype", None)
+    return dtype if dtype is not None and dtype.kind == "f" else np.dtype(np.float64)
 
 
 def _name(f: Callable[..., Any]) -> str:
