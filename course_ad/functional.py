@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .dispatch import new_level, shape_of, zeros
+from .dispatch import new_level, primal_value, shape_of, zeros
 from .forward import ForwardDiff
 from .pytree import TreeDef, check_structure, describe, differentiable_leaves, flatten
 from .reverse import ReverseDiff
@@ -44,9 +44,10 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
         inputs, args = _trace_args(args, positions, level, "grad", ReverseDiff)
         result = f(*args, **kwargs)
         out, aux = _split_aux(result, has_aux, "grad")
-        if not _is_leaf(out) or shape_of(out) != ():
-            returned = (f"a {type(out).__name__}" if not _is_leaf(out)
-                        else f"shape {shape_of(out)}")
+        if not _is_leaf(out) or math.prod(shape_of(out)) != 1:
+            returned = (f"a {type(out).__name__}" if not _is_leaf(out) else
+                        f"shape {shape_of(out)} (any shape holding a single number, such as "
+                        "(1,), would do)")
             raise ValueError(
                 f"grad: {_name(f)} must return a scalar, but it returned {returned}; "
                 "use jacrev for a Jacobian or vjp for a vector-Jacobian product"
@@ -183,7 +184,7 @@ def jacrev(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
             out_shape = shape_of(out.value)
             m = math.prod(out_shape)
             rows: list[list[Any]] = [[] for _ in leaves]
-            for seed in np.eye(m).reshape((m,) + out_shape):
+            for seed in np.eye(m, dtype=_dtype(out.value)).reshape((m,) + out_shape):
                 _forget(leaves)
                 out.backward(seed)
                 for row, leaf in zip(rows, leaves):
@@ -229,7 +230,7 @@ def _trace_args(args: Sequence[Any], positions: tuple[int, ...], level: int, who
         inputs.append((leaves, treedef))
     if kind is ForwardDiff:
         n = _size(inputs)
-        identity = np.eye(n)
+        identity = np.eye(n, dtype=_common_dtype(inputs))
         start = 0
         traced_groups = []
         for leaves, _ in inputs:
@@ -265,7 +266,7 @@ def _split_columns(rows: Any, out_shape: tuple[int, ...], inputs: Inputs, many: 
             shape = shape_of(leaf.value)
             size = math.prod(shape)
             if rows is None:
-                per_leaf.append(np.zeros(out_shape + shape))
+                per_leaf.append(np.zeros(out_shape + shape, _dtype(leaf)))
             else:
                 columns = rows if start == 0 and size == shape_of(rows)[1] else \
                     ops.getitem(rows, (slice(None), slice(start, start + size)))
@@ -334,7 +335,18 @@ def _grad_of(leaf: ReverseDiff) -> Any:
 
 
 def _zeros_like(value: Any) -> Any:
-    return zeros(shape_of(value))
+    return zeros(shape_of(value), value)
+
+
+def _dtype(x: Any) -> np.dtype:
+    """float32 stays float32; everything else computes in float64."""
+    dtype = getattr(primal_value(x), "dtype", None)
+    return dtype if dtype is not None and dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _common_dtype(inputs: Inputs) -> np.dtype:
+    """The precision of jacfwd's identity: float32 only when every input leaf is float32."""
+    return np.result_type(np.float32, *(_dtype(leaf) for leaves, _ in inputs for leaf in leaves))
 
 
 def _name(f: Callable[..., Any]) -> str:

@@ -60,7 +60,10 @@ def negative(x: Any) -> Any:
 
 
 def power(x: Any, y: Any) -> Any:
-    """xʸ (differentiable in both; for x ≤ 0 the derivative in y is nan, as in numpy)"""
+    """xʸ, differentiable in both; at x = 0 and at x < 0 as torch and JAX define it:
+
+    ∂/∂x is 0 where y = 0 and inf for 0 < y < 1 at x = 0; ∂/∂y is 0 at x = 0 with y ≥ 0;
+    a negative base gives nan (real, never complex) where the power is not real."""
     return apply(RULES["pow"], x, y)
 
 
@@ -124,7 +127,26 @@ def matmul(a: Any, b: Any) -> Any:
     return apply(RULES["matmul"], a, b)
 
 
-dot = matmul
+def dot(a: Any, b: Any) -> Any:
+    """numpy's dot: a · b for a scalar, A @ B up to 2-D, and for an N-D b the sum over the
+    last axis of a and the second-to-last axis of b, every stack of a against every stack
+    of b (shape a.shape[:-1] + b.shape[:-2] + b.shape[-1:]).
+
+    Built from transpose, reshape and matmul, so both modes and every order come with it."""
+    sa, sb = shape_of(a), shape_of(b)
+    if not sa or not sb:
+        return multiply(a, b)
+    if len(sb) <= 2:  # here dot and matmul agree
+        return matmul(a, b)
+    if sa[-1] != sb[-2]:
+        raise ValueError(
+            f"dot: shapes {sa} and {sb} do not align: the last axis of the first ({sa[-1]}) "
+            f"must match the second-to-last axis of the second ({sb[-2]}); for stacks of "
+            "matrices multiplied pairwise use matmul (@) instead"
+        )
+    n = len(sb)
+    columns = reshape(transpose(b, (n - 2,) + tuple(range(n - 2)) + (n - 1,)), (sb[-2], -1))
+    return reshape(matmul(a, columns), sa[:-1] + sb[:-2] + sb[-1:])
 
 
 def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
@@ -318,10 +340,24 @@ class Operators:
     def mean(self, axis: Axis = None, keepdims: bool = False): return mean(self, axis, keepdims)
     def max(self, axis: Axis = None, keepdims: bool = False): return max(self, axis, keepdims)
     def transpose(self, *axes): return transpose(self, axes[0] if len(axes) == 1 else axes or None)
-    def dot(self, other): return matmul(self, other)
+    def dot(self, other): return dot(self, other)
+    def copy(self): return self  # traced values are never changed in place
 
     def reshape(self, *shape):
         return reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray, np.array, np.r_, np.c_, ndarray[...] = x: refused with a clear error.
+
+        A numpy array cannot hold a derivative: the conversion would silently turn the
+        traced value into a constant (or an array of objects) and its gradient into zero."""
+        raise TypeError(
+            f"numpy cannot convert a {type(self).__name__} into an array (np.asarray, "
+            "np.array, np.r_, np.c_ and assignment into an array all try to): the derivative "
+            "would be lost. Use course_ad.stack([...]) or course_ad.concatenate([...]) to "
+            "combine traced values, course_ad.reshape to change a shape, or .value for the "
+            "plain numbers (a constant, with no derivative)."
+        )
 
     # numpy calls these for np.sin(x), ndarray + x, ndarray @ x, np.sum(x), ...
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -365,12 +401,13 @@ _NOT_DIFFERENTIABLE_UFUNCS = {
 _FUNCTIONS = {
     "sum": sum, "mean": mean, "max": max, "amax": max, "reshape": reshape,
     "transpose": transpose, "broadcast_to": broadcast_to, "stack": stack,
-    "concatenate": concatenate, "dot": matmul, "matmul": matmul,
+    "concatenate": concatenate, "dot": dot, "matmul": matmul,
+    "copy": lambda x, *args, **kwargs: x,  # a traced value is immutable: the copy is itself
 }
 _INSPECTION = {
     "shape", "ndim", "size", "allclose", "isclose", "array_equal", "argmax", "argmin",
     "zeros_like", "ones_like", "empty_like", "full_like", "iscomplexobj", "isrealobj",
-    "result_type", "round", "around", "copy", "array2string", "array_repr",
+    "result_type", "round", "around", "array2string", "array_repr",
 }
 
 

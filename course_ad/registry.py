@@ -62,24 +62,40 @@ class Rule:
         rule; None when no input carries a tangent. ``batch`` is the shape of the tangents'
         leading batch axes (a variadic rule gets zeros of that shape for its constants)."""
         if self.variadic:
-            filled = tuple(zeros(batch + shape_of(a)) if t is None else t
+            filled = tuple(zeros(batch + shape_of(a), a) if t is None else t
                            for t, a in zip(tangents, args))
             return self.jvp[0](filled, out, *args, **params)
         total = None
         for jvp, t in zip(self.jvp, tangents):
-            if t is not None and jvp is not None:
+            if t is not None:
+                if jvp is None:
+                    raise self.not_differentiable(tangents.index(t), "JVP")
                 contribution = jvp(t, out, *args, **params)
                 total = contribution if total is None else total + contribution
         return total
 
     def cotangent(self, argnum: int, g: Any, out: Any, args: list | tuple, params: dict) -> Any:
-        """x̄ of argument ``argnum``: the output's cotangent pulled back by that input's VJP
-        (None where the rule is not differentiable in it). The engine reduces it to the
-        input's shape afterwards."""
+        """x̄ of argument ``argnum``: the output's cotangent pulled back by that input's VJP.
+        The engine reduces it to the input's shape afterwards. A rule not differentiable in
+        that input (VJP None) raises ``MissingRuleError``: never a silent zero."""
         if self.variadic:
             return self.vjp[0](g, out, *args, argnum=argnum, **params)
         vjp = self.vjp[argnum]
-        return None if vjp is None else vjp(g, out, *args, **params)
+        if vjp is None:
+            raise self.not_differentiable(argnum, "VJP")
+        return vjp(g, out, *args, **params)
+
+    def not_differentiable(self, argnum: int, kind: str) -> MissingRuleError:
+        """The error for a traced value in an input this rule cannot differentiate.
+
+        A silent zero would be a wrong derivative; an input whose derivative really is 0
+        (a mask, a condition) should get a rule that returns zeros instead of None."""
+        return MissingRuleError(
+            f"{self.name}: argument {argnum} has no {kind} rule (the rule is not "
+            "differentiable in it), but a traced value reached it. Pass a constant there "
+            "(a plain number or array, e.g. x.value), or register a rule with a "
+            f"{kind} for that argument"
+        )
 
 
 class MissingRuleError(ValueError):

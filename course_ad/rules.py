@@ -109,6 +109,16 @@ def _float_or_array(float_fn: Callable, array_fn: Callable) -> Callable:
     return primal
 
 
+def _float_type(x: Any) -> np.dtype:
+    """x's dtype when it is a float type (float32 stays float32), float64 otherwise."""
+    dtype = np.result_type(x)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _as_float(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=_float_type(x))
+
+
 E = Domain()
 POSITIVE = Domain(0.2, 4.0)
 NONZERO = Domain(-3.0, 3.0, gap=0.3)
@@ -199,29 +209,62 @@ def neg_vjp(g, out, x):
     return -g
 
 
+def _pow_slope(x, y):
+    """∂xʸ/∂x = y x^(y-1), taken as 0 where y = 0 (x⁰ = 1 is constant, even at x = 0).
+
+    Only at x = 0 does y = 0 give 0·∞; there a constant mask moves the exponent to 0, so the
+    product is y·1 = 0 and stays differentiable. ``ops.power`` keeps 0 to a negative power
+    at inf and a negative base with a fractional exponent at nan (real), as torch and JAX."""
+    at_zero = (primal_value(y) == 0) & (primal_value(x) == 0)
+    if not np.any(at_zero):
+        return y * ops.power(x, y - 1.0)
+    if np.ndim(at_zero) == 0:
+        return 0.0
+    return y * ops.power(x, (y - 1.0) + at_zero)
+
+
+def _pow_log(out, x, y):
+    """∂xʸ/∂y = v log x, taken as 0 where x = 0 and y ≥ 0 (there xʸ stays 0 or 1, as torch).
+
+    A constant mask moves those x to 1, whose log is 0; a negative base gives nan (real)."""
+    at_zero = (primal_value(x) == 0) & (primal_value(y) >= 0)
+    if not np.any(at_zero):
+        return out * ops.log(x)
+    if np.ndim(at_zero) == 0:
+        return 0.0
+    return out * ops.log(x + at_zero)
+
+
 def pow_jvp_x(dx, out, x, y):
     """v̇ += y x^(y-1) ẋ"""
-    return dx * (y * x ** (y - 1))
+    return dx * _pow_slope(x, y)
 
 
 def pow_jvp_y(dy, out, x, y):
     """v̇ += v log(x) ẏ"""
-    return dy * (out * ops.log(x))
+    return dy * _pow_log(out, x, y)
 
 
 def pow_vjp_x(g, out, x, y):
     """x̄ += v̄ y x^(y-1)"""
-    return g * (y * x ** (y - 1))
+    return g * _pow_slope(x, y)
 
 
 def pow_vjp_y(g, out, x, y):
     """ȳ += v̄ v log x"""
-    return g * (out * ops.log(x))
+    return g * _pow_log(out, x, y)
 
 
 def _pow_primal(x, y):
-    if type(x) is float and type(y) is float and x > 0.0:
-        return x**y
+    """xʸ: Python's ** on floats where it is real and finite (fast), numpy's power otherwise
+    (0 to a negative power is inf, a negative base to a fractional power nan, never complex)."""
+    if type(x) is float and (type(y) is float or type(y) is int):
+        if x > 0.0 or (type(y) is int and (y >= 0 or x != 0.0)):
+            try:
+                return x**y
+            except OverflowError:
+                pass
+        return float(np.power(x, float(y)))
     return np.power(x, y)
 
 
@@ -476,19 +519,28 @@ def matmul_jvp_b(db, out, a, b):
     return ops.matmul(a, db)
 
 
+# The VJPs treat a vector operand as a one-row (left) or one-column (right) matrix, so one
+# formula serves every pairing of ranks numpy allows; the result keeps the stack axes of
+# the product, and the engine's unbroadcast sums them away where the operand had none.
+
+
 def matmul_vjp_a(g, out, a, b):
     """Ā += V̄ Bᵀ"""
-    if len(shape_of(b)) == 1:
-        return _column(g) * b if len(shape_of(a)) > 1 else g * b
-    if len(shape_of(a)) == 1:
-        return ops.matmul(b, g)
+    a_vector, b_vector = len(shape_of(a)) == 1, len(shape_of(b)) == 1
+    if b_vector:  # V̄ has lost B's column axis: Ā = V̄ bᵀ is an outer product
+        return g * b if a_vector else _column(g) * b
+    if a_vector:  # V̄ has lost A's row axis: (..., m) as rows (..., 1, m), then drop it again
+        return _unrow(ops.matmul(_row(g), _swap_last(b)))
     return ops.matmul(g, _swap_last(b))
 
 
 def matmul_vjp_b(g, out, a, b):
     """B̄ += Aᵀ V̄"""
-    if len(shape_of(a)) == 1:
-        return g * a if len(shape_of(b)) == 1 else _column(a) * ops.reshape(g, (1,) + shape_of(g))
+    a_vector, b_vector = len(shape_of(a)) == 1, len(shape_of(b)) == 1
+    if a_vector:  # B̄ = a V̄ᵀ, an outer product over the stack axes of V̄
+        return g * a if b_vector else _column(a) * _row(g)
+    if b_vector:  # V̄ has lost B's column axis: (..., n) as columns (..., n, 1)
+        return _uncolumn(ops.matmul(_swap_last(a), _column(g)))
     return ops.matmul(_swap_last(a), g)
 
 
@@ -497,7 +549,9 @@ def _matmul_examples(rng):
         return rng.standard_normal(shape)
 
     return [((r(2, 3), r(3, 4)), {}), ((r(3,), r(3, 4)), {}), ((r(2, 3), r(3,)), {}),
-            ((r(3,), r(3,)), {}), ((r(2, 2, 3), r(3, 4)), {}), ((r(2, 3), r(2, 3, 2)), {})]
+            ((r(3,), r(3,)), {}), ((r(2, 2, 3), r(3, 4)), {}), ((r(2, 3), r(2, 3, 2)), {}),
+            ((r(2, 2, 3), r(3,)), {}), ((r(2, 1, 2, 3), r(3,)), {}), ((r(3,), r(2, 3, 4)), {}),
+            ((r(2, 1, 2, 3), r(3, 3, 2)), {}), ((r(1, 2, 3), r(4, 3, 2)), {})]
 
 
 register(Rule("matmul", np.matmul, (matmul_jvp_a, matmul_jvp_b), (matmul_vjp_a, matmul_vjp_b),
@@ -535,7 +589,7 @@ def _argmax_weights(x, out, axis):
     """1/k on each of the k entries that attain the maximum, 0 elsewhere (a constant)."""
     xv, ov = primal_value(x), primal_value(out)
     hit = xv == np.reshape(ov, _kept_shape(np.shape(xv), axis))
-    return hit / np.sum(hit, axis=axis, keepdims=True)
+    return (hit / np.sum(hit, axis=axis, keepdims=True)).astype(_float_type(xv), copy=False)
 
 
 def max_jvp(dx, out, x, *, axis, keepdims):
@@ -562,7 +616,7 @@ def logsumexp_vjp(g, out, x, *, axis, keepdims):
 
 def _logsumexp(x, *, axis=None, keepdims=False):
     """log Σ eˣ computed as m + log Σ e^(x - m), m = max x, so it never overflows."""
-    x = np.asarray(x, dtype=float)
+    x = _as_float(x)
     m = np.maximum.reduce(x, axis=axis, keepdims=True)
     if not np.isfinite(m).all():  # all -inf (or an inf) along an axis: shift by 0 there
         m = np.where(np.isfinite(m), m, 0.0)
@@ -620,12 +674,12 @@ def _check_labels(z, labels):
 
 def _cross_entropy(z, *, labels):
     """mean over rows of logsumexp(zᵢ) − zᵢ[yᵢ]: softmax cross-entropy, never overflowing."""
-    z = np.asarray(z, dtype=float)
+    z = _as_float(z)
     if z.ndim != 2:
         raise ValueError(f"cross_entropy: logits must have shape (rows, classes), got {z.shape}")
     _check_labels(z, labels)
-    return float(np.add.reduce(_logsumexp(z, axis=(1,)) - z[np.arange(len(labels)), labels])
-                 / len(labels))
+    total = np.add.reduce(_logsumexp(z, axis=(1,)) - z[np.arange(len(labels)), labels])
+    return float(total) / len(labels) if z.dtype == np.float64 else total / len(labels)
 
 
 def _softmax_minus_onehot(z, labels):
@@ -636,7 +690,7 @@ def _softmax_minus_onehot(z, labels):
     zv = primal_value(z)
     e = ops.exp(z - np.maximum.reduce(zv, axis=1, keepdims=True))
     p = e / ops._sum(e, (1,), True)
-    onehot = np.zeros(zv.shape)
+    onehot = np.zeros(zv.shape, zv.dtype)
     onehot[np.arange(len(labels)), labels] = 1.0
     return (p - onehot) / len(labels)
 
@@ -730,7 +784,7 @@ def scatter_add_vjp(gbar, out, g, *, index, shape):
 
 def _broadcast_to(x, *, shape):
     """A writeable copy: gradients handed to users must not be read-only views."""
-    out = np.empty(shape, dtype=np.result_type(x, np.float64))
+    out = np.empty(shape, dtype=_float_type(x))
     try:
         out[...] = x
     except ValueError:
@@ -745,7 +799,7 @@ def _getitem(x, *, index):
 
 def _scatter_add(g, *, index, shape):
     """Zeros of ``shape`` with ``g`` added at ``index``: the adjoint of indexing."""
-    total = np.zeros(shape, dtype=np.result_type(g, np.float64))
+    total = np.zeros(shape, dtype=_float_type(g))
     np.add.at(total, index, g)
     return total
 
