@@ -281,6 +281,8 @@ class Operators:
     def __neg__(self): return negative(self)
     def __pos__(self): return self
     def __abs__(self): return abs(self)
+    def __mod__(self, other): return mod(self, other)
+    def __rmod__(self, other): return mod(other, self)
 
     def __lt__(self, other): return primal_value(self) < primal_value(other)
     def __le__(self, other): return primal_value(self) <= primal_value(other)
@@ -339,6 +341,21 @@ class Operators:
     def sum(self, axis: Axis = None, keepdims: bool = False): return sum(self, axis, keepdims)
     def mean(self, axis: Axis = None, keepdims: bool = False): return mean(self, axis, keepdims)
     def max(self, axis: Axis = None, keepdims: bool = False): return max(self, axis, keepdims)
+    def min(self, axis: Axis = None, keepdims: bool = False): return min(self, axis, keepdims)
+    def prod(self, axis: Axis = None, keepdims: bool = False): return prod(self, axis, keepdims)
+    def var(self, axis: Axis = None, ddof: int = 0, keepdims: bool = False):
+        return var(self, axis, ddof, keepdims)
+    def std(self, axis: Axis = None, ddof: int = 0, keepdims: bool = False):
+        return std(self, axis, ddof, keepdims)
+    def cumsum(self, axis: int | None = None): return cumsum(self, axis)
+    def clip(self, a_min: Any = None, a_max: Any = None): return clip(self, a_min, a_max)
+    def squeeze(self, axis: Axis = None): return squeeze(self, axis)
+    def ravel(self): return ravel(self)
+    def flatten(self): return ravel(self)
+    def swapaxes(self, axis1: int, axis2: int): return swapaxes(self, axis1, axis2)
+    def repeat(self, repeats: int, axis: int | None = None): return repeat(self, repeats, axis)
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1):
+        return trace(self, offset, axis1, axis2)
     def transpose(self, *axes): return transpose(self, axes[0] if len(axes) == 1 else axes or None)
     def dot(self, other): return dot(self, other)
     def copy(self): return self  # traced values are never changed in place

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
-from .dispatch import shape_of, zeros
+from .dispatch import primal_value, shape_of, zeros
 from .einsum_notation import LETTERS, fresh_letters, parse
 from .registry import Rule, register
 from .rules import _batch, _with_batch
@@ -47,16 +47,17 @@ def _contract_cotangent(spec, k, g, xs):
     operands = [g] + list(xs[:k]) + list(xs[k + 1:])
     known = set("".join(specs))
     spare = iter(fresh_letters(spec, len(term)))
+    dtype = np.result_type(primal_value(g))  # float32 cotangents stay float32
     result = ""
     for position, letter in enumerate(term):
         if letter in result:
             fresh = next(spare)
             specs.append(letter + fresh)
-            operands.append(np.eye(shape[position]))
+            operands.append(np.eye(shape[position], dtype=dtype))
             letter = fresh
         elif letter not in known:
             specs.append(letter)
-            operands.append(np.ones(shape[position]))
+            operands.append(np.ones(shape[position], dtype=dtype))
             known.add(letter)
         result += letter
     return ops.einsum(",".join(specs) + "->" + result, *operands)
@@ -313,7 +314,7 @@ def trace_vjp(g, out, x, *, offset, axis1, axis2):
     shape = shape_of(x)
     kept = tuple(n for i, n in enumerate(shape) if i not in (axis1, axis2))
     expanded = tuple(1 if i in (axis1, axis2) else n for i, n in enumerate(shape))
-    eye = np.eye(shape[axis1], shape[axis2], offset)
+    eye = np.eye(shape[axis1], shape[axis2], offset, dtype=np.result_type(primal_value(g)))
     mask = np.reshape(eye if axis1 < axis2 else eye.T,
                       tuple(n if i in (axis1, axis2) else 1 for i, n in enumerate(shape)))
     return ops.reshape(g, expanded) * mask if kept else g * mask

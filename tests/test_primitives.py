@@ -177,3 +177,20 @@ def test_methods_and_ufuncs_on_traced_values():
     np.testing.assert_allclose(np.mod(x, 0.7).value, np.mod(A, 0.7))
     np.testing.assert_allclose(np.square(x).value, A**2)
     np.testing.assert_allclose(primal_value(np.amin(x, axis=1)), A.min(axis=1))
+
+
+def test_array_methods_and_the_mod_operator_on_traced_values():
+    def f(x):
+        return (x.prod(axis=0).sum() + x.min() + x.var(ddof=1) + x.std(axis=1).sum()
+                + x.cumsum(axis=1).sum() + x.clip(-0.5, 0.5).sum() + x[None].squeeze(0).sum()
+                + (x.ravel() * x.flatten()).sum() + x.swapaxes(0, 1)[0, 1]
+                + x.repeat(2, axis=0).sum() + x.trace() + (x % 0.7).sum() + (2.0 % (x + 5.0)).sum())
+
+    def g(x):
+        return (anp.sum(anp.prod(x, axis=0)) + anp.min(x) + anp.var(x, ddof=1)
+                + anp.sum(anp.std(x, axis=1)) + anp.sum(anp.cumsum(x, axis=1))
+                + anp.sum(anp.clip(x, -0.5, 0.5)) + anp.sum(x) + anp.sum(x * x) + x[1, 0]
+                + 2 * anp.sum(x) + anp.trace(x) + anp.sum(anp.mod(x, 0.7))
+                + anp.sum(anp.mod(2.0, x + 5.0)))
+
+    np.testing.assert_allclose(ad.grad(f)(A), autograd.grad(g)(A), rtol=1e-10)
