@@ -21,7 +21,7 @@ import numpy as np
 from . import ops
 from .dispatch import new_level, primal_value, shape_of, zeros
 from .forward import ForwardDiff
-from .pytree import TreeDef, check_structure, describe, differentiable_leaves, flatten
+from .pytree import LEAF, TreeDef, check_structure, describe, differentiable_leaves, flatten
 from .reverse import ReverseDiff
 
 __all__ = ["grad", "value_and_grad", "derivative", "jvp", "vjp", "jacfwd", "jacrev",
@@ -55,8 +55,7 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
         traced = _traced_at(out, level, ReverseDiff)
         if traced:
             out.backward()
-        grads = tuple(treedef.unflatten([_grad_of(leaf) if traced else _zeros_like(leaf.value)
-                                         for leaf in leaves]) for leaves, treedef in inputs)
+        grads = tuple(_gradients(leaves, treedef, traced) for leaves, treedef in inputs)
         value = out.value if traced else out
         return (value, aux) if has_aux else value, grads if many else grads[0]
 
@@ -111,7 +110,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any],
     level = new_level()
     args = []
     for i, (primal, tangent) in enumerate(zip(primals, tangents)):
-        leaves, treedef = differentiable_leaves(primal, "jvp", f"primal {i}")
+        leaves, treedef = differentiable_leaves(primal, "jvp", "primal", i)
         directions = ([tangent] if treedef.is_leaf
                       else check_structure(treedef, tangent, f"jvp: tangent {i}"))
         args.append(treedef.unflatten([ForwardDiff(p, t, level=level)
@@ -222,32 +221,35 @@ def _trace_args(args: Sequence[Any], positions: tuple[int, ...], level: int, who
     or, for ``jacfwd``, ``ForwardDiff`` duals where leaf k carries the columns of the n × n
     identity that belong to its entries, so one batched sweep pushes every direction."""
     args = list(args)
+    count = len(args)
     inputs: Inputs = []
     for i in positions:
-        if not -len(args) <= i < len(args):
-            raise ValueError(f"{who}: argnums {i} is out of range for {len(args)} arguments")
-        leaves, treedef = differentiable_leaves(args[i], who, f"argument {i % len(args)}")
+        if not -count <= i < count:
+            raise ValueError(f"{who}: argnums {i} is out of range for {count} arguments")
+        leaves, treedef = differentiable_leaves(args[i], who, "argument", i % count)
+        if kind is ReverseDiff:  # a bare array is the common case: no tree to rebuild
+            if treedef is LEAF:
+                leaves = [ReverseDiff(leaves[0], level=level)]
+                args[i] = leaves[0]
+            else:
+                leaves = [ReverseDiff(leaf, level=level) for leaf in leaves]
+                args[i] = treedef.unflatten(leaves)
         inputs.append((leaves, treedef))
     if kind is ForwardDiff:
         n = _size(inputs)
         identity = np.eye(n, dtype=_common_dtype(inputs))
         start = 0
-        traced_groups = []
-        for leaves, _ in inputs:
-            group = []
+        for k, (leaves, treedef) in enumerate(inputs):
+            duals = []
             for leaf in leaves:
                 shape = shape_of(leaf)
                 size = math.prod(shape)
                 seeds = identity[:, start:start + size].reshape((n,) + shape)
-                group.append(ForwardDiff(leaf, seeds, level=level))
+                duals.append(ForwardDiff(leaf, seeds, level=level))
                 start += size
-            traced_groups.append(group)
-    else:
-        traced_groups = [[ReverseDiff(leaf, level=level) for leaf in leaves]
-                         for leaves, _ in inputs]
-    for i, group, (_, treedef) in zip(positions, traced_groups, inputs):
-        args[i] = group[0] if treedef.is_leaf else treedef.unflatten(group)
-    return [(group, treedef) for group, (_, treedef) in zip(traced_groups, inputs)], args
+            inputs[k] = (duals, treedef)
+            args[positions[k]] = treedef.unflatten(duals)
+    return inputs, args
 
 
 def _size(inputs: Inputs) -> int:
@@ -321,6 +323,14 @@ def _split_aux(result: Any, has_aux: bool, who: str) -> tuple[Any, Any]:
 def _traced_at(out: Any, level: int, kind: type) -> bool:
     """Is ``out`` a value of this transformation (and not a constant or an outer level's)?"""
     return isinstance(out, kind) and out.level == level
+
+
+def _gradients(leaves: list[ReverseDiff], treedef: TreeDef, traced: bool) -> Any:
+    """The leaves' adjoints nested as the argument was (zeros if f ignored its inputs)."""
+    if treedef is LEAF:
+        return _grad_of(leaves[0]) if traced else _zeros_like(leaves[0].value)
+    return treedef.unflatten([_grad_of(leaf) if traced else _zeros_like(leaf.value)
+                              for leaf in leaves])
 
 
 def _forget(leaves: Any) -> None:

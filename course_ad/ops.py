@@ -685,8 +685,10 @@ def sort(x: Any, axis: int | None = -1) -> Any:
     return apply(RULES["sort"], x, axis=_one_axis(axis, len(shape_of(x)), "sort"))
 
 
-def einsum(subscripts: str, *operands: Any) -> Any:
-    """Σ over repeated indices, in Einstein's notation: einsum("ij,jk->ik", A, B) = A B"""
+def einsum(subscripts: str, *operands: Any, optimize: Any = False) -> Any:
+    """Σ over repeated indices, in Einstein's notation: einsum("ij,jk->ik", A, B) = A B
+
+    ``optimize`` is accepted for numpy's sake and ignored: the rule contracts in one call."""
     spec = einsum_notation.normalise(subscripts, [shape_of(x) for x in operands])
     return apply(RULES["einsum"], *operands, subscripts=spec)
 

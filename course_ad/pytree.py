@@ -22,7 +22,7 @@ import numpy as np
 
 from .dispatch import Traced
 
-__all__ = ["TreeDef", "flatten", "unflatten", "tree_map", "differentiable_leaves"]
+__all__ = ["TreeDef", "LEAF", "flatten", "unflatten", "tree_map", "differentiable_leaves"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class TreeDef:
     @property
     def is_leaf(self) -> bool:
         """A bare leaf (no container around it)."""
-        return self.nodes == (_LEAF,)
+        return self.nodes == _LEAF_NODES
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TreeDef) and self.nodes == other.nodes
@@ -84,6 +84,8 @@ class TreeDef:
     def unflatten(self, leaves: Any) -> Any:
         """The tree with ``leaves`` in the places of the old ones, in flattening order."""
         leaves = list(leaves)
+        if self.nodes == _LEAF_NODES and len(leaves) == 1:
+            return leaves[0]
         if len(leaves) != self.num_leaves:
             raise ValueError(f"unflatten: the tree {describe(self)} has {self.num_leaves} "
                              f"leaves but {len(leaves)} values were given")
@@ -101,6 +103,10 @@ class TreeDef:
                 del built[start:]
                 built.append(_build(node, children))
         return built[0]
+
+
+_LEAF_NODES = (_LEAF,)
+LEAF = TreeDef(_LEAF_NODES, (None,))  # the tree of a bare leaf
 
 
 def flatten(tree: Any) -> tuple[list[Any], TreeDef]:
@@ -161,15 +167,22 @@ def check_structure(treedef: TreeDef, tree: Any, what: str) -> list[Any]:
     return leaves
 
 
-def differentiable_leaves(tree: Any, who: str, label: str) -> tuple[list[Any], TreeDef]:
+def differentiable_leaves(tree: Any, who: str, label: str,
+                          position: int | None = None) -> tuple[list[Any], TreeDef]:
     """Flatten an argument to be differentiated; a leaf that is not a number or an array of
-    numbers is a TypeError naming its path, e.g. ``argument 0['w'][1] is a str``."""
+    numbers is a TypeError naming its path, e.g. ``argument 0['w'][1] is a str`` (``label``
+    and ``position`` give its start, formatted only for the message)."""
+    kind = type(tree)
+    if kind is float or (kind is np.ndarray and tree.dtype.kind in "fc") or \
+            isinstance(tree, Traced):
+        return [tree], LEAF  # the common case, kept cheap: grad runs once per training step
     leaves, treedef = flatten(tree)
     for i, leaf in enumerate(leaves):
         problem = _not_differentiable(leaf)
         if problem:
             raise TypeError(
-                f"{who}: {label}{treedef.path(i)} is {problem}; only floats and float arrays "
+                f"{who}: {label}{'' if position is None else f' {position}'}"
+                f"{treedef.path(i)} is {problem}; only floats and float arrays "
                 "can be differentiated (containers may be dicts, lists, tuples and None). Pass "
                 "other values through a closure, or pick the arguments with argnums"
             )
