@@ -382,8 +382,9 @@ class Operators:
             return _FUNCTIONS[name](*args, **kwargs)
         if name in _INSPECTION:
             return func(*_strip(args), **_strip(kwargs))
+        where = getattr(func, "__module__", None) or "numpy"
         raise MissingRuleError(
-            f"no rule for numpy.{name} on {type(self).__name__}; known rules: "
+            f"no rule for {where}.{name} on {type(self).__name__}; known rules: "
             f"{', '.join(sorted(RULES))}. Use course_ad's own functions "
             "(course_ad.sum, course_ad.stack, ...), or add a rule with course_ad.rules.register"
         )

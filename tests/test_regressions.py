@@ -201,6 +201,8 @@ def test_other_numpy_functions_name_themselves_and_the_way_out():
     with pytest.raises(MissingRuleError, match=r"no rule for numpy\.cumsum on ReverseDiff.*"
                                                r"course_ad's own functions"):
         ad.grad(lambda x: ad.sum(np.cumsum(x)))(np.ones(3))
+    with pytest.raises(MissingRuleError, match=r"no rule for numpy\.linalg\.norm on ForwardDiff"):
+        ad.derivative(lambda t: np.linalg.norm(t * np.ones(2)))(1.0)
 
 
 # --------------------------------------------------------------------------------------
