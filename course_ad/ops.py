@@ -364,10 +364,12 @@ class Operators:
         return reshape(self, shape[0] if len(shape) == 1 else shape)
 
     def __array__(self, dtype=None, copy=None):
-        """np.asarray, np.array, np.r_, np.c_, ndarray[...] = x: refused with a clear error.
+        """np.asarray, np.array, np.r_, np.c_, ndarray[...] = x (x an array): refused.
 
         A numpy array cannot hold a derivative: the conversion would silently turn the
-        traced value into a constant (or an array of objects) and its gradient into zero."""
+        traced value into a constant (or an array of objects) and its gradient into zero.
+        ``float(x)`` of a single number still works, as in torch: it is an explicit request
+        for the plain value."""
         raise TypeError(
             f"numpy cannot convert a {type(self).__name__} into an array (np.asarray, "
             "np.array, np.r_, np.c_ and assignment into an array all try to): the derivative "
@@ -398,8 +400,9 @@ class Operators:
             return _FUNCTIONS[name](*args, **kwargs)
         if name in _INSPECTION:
             return func(*_strip(args), **_strip(kwargs))
+        where = getattr(func, "__module__", None) or "numpy"
         raise MissingRuleError(
-            f"no rule for numpy.{name} on {type(self).__name__}; known rules: "
+            f"no rule for {where}.{name} on {type(self).__name__}; known rules: "
             f"{', '.join(sorted(RULES))}. Use course_ad's own functions "
             "(course_ad.sum, course_ad.stack, ...), or add a rule with course_ad.rules.register"
         )

@@ -69,7 +69,8 @@ class Rule:
         for jvp, t in zip(self.jvp, tangents):
             if t is not None:
                 if jvp is None:
-                    raise self.not_differentiable(tangents.index(t), "JVP")
+                    argnum = next(i for i, u in enumerate(tangents) if u is t)
+                    raise self.not_differentiable(argnum, "JVP")
                 contribution = jvp(t, out, *args, **params)
                 total = contribution if total is None else total + contribution
         return total

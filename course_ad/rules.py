@@ -215,8 +215,10 @@ def _pow_slope(x, y):
     Only at x = 0 does y = 0 give 0·∞; there a constant mask moves the exponent to 0, so the
     product is y·1 = 0 and stays differentiable. ``ops.power`` keeps 0 to a negative power
     at inf and a negative base with a fractional exponent at nan (real), as torch and JAX."""
+    if type(x) is float and (type(y) is float or type(y) is int):  # plain numbers: no tracing
+        return 0.0 if y == 0 and x == 0.0 else y * _pow_primal(x, y - 1.0)
     at_zero = (primal_value(y) == 0) & (primal_value(x) == 0)
-    if not np.any(at_zero):
+    if not (at_zero if type(at_zero) is bool else at_zero.any()):
         return y * ops.power(x, y - 1.0)
     if np.ndim(at_zero) == 0:
         return 0.0
@@ -228,7 +230,7 @@ def _pow_log(out, x, y):
 
     A constant mask moves those x to 1, whose log is 0; a negative base gives nan (real)."""
     at_zero = (primal_value(x) == 0) & (primal_value(y) >= 0)
-    if not np.any(at_zero):
+    if not (at_zero if type(at_zero) is bool else at_zero.any()):
         return out * ops.log(x)
     if np.ndim(at_zero) == 0:
         return 0.0

@@ -201,6 +201,8 @@ def test_other_numpy_functions_name_themselves_and_the_way_out():
     with pytest.raises(MissingRuleError, match=r"no rule for numpy\.cumprod on ReverseDiff.*"
                                                r"course_ad's own functions"):
         ad.grad(lambda x: ad.sum(np.cumprod(x)))(np.ones(3))
+    with pytest.raises(MissingRuleError, match=r"no rule for numpy\.linalg\.pinv on ForwardDiff"):
+        ad.derivative(lambda t: np.sum(np.linalg.pinv(t * np.eye(2))))(1.0)
 
 
 # --------------------------------------------------------------------------------------
@@ -289,6 +291,8 @@ def test_an_input_without_a_rule_is_an_error_not_a_silent_zero():
         ad.derivative(lambda k: apply(rule, 2.0, k))(3.0)
     with pytest.raises(MissingRuleError, match="argument 1 has no VJP"):
         ad.grad(lambda x: apply(rule, x, x), argnums=0)(2.0)
+    with pytest.raises(MissingRuleError, match="argument 1 has no JVP"):
+        ad.jvp(lambda x, k: apply(rule, x, k), (np.ones(2), np.ones(2)), (np.ones(2), np.ones(2)))
 
 
 def test_every_pairing_of_float_and_array_inputs_keeps_python_floats_as_floats():
