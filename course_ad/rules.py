@@ -948,6 +948,10 @@ _PLAIN = [
     (r"\sigma", "σ"), (r"\max", "max"), (r"^\top", "ᵀ"), (r"\top", "ᵀ"), (r"\ge", "≥"),
     (r"\dots", "…"), (r"\textstyle", ""), (r"\big", ""),
     (r"\dot z", "ż"), (r"\bar z", "z̄"), (r"\;", " "), (r"\,", " "), (r"\sqrt", "√"),
+    (r"\dot a", "ȧ"), (r"\dot b", "ḃ"), (r"\bar a", "ā"), (r"\bar b", "b̄"), (r"\_", "_"),
+    (r"\lnot", "¬"), (r"\ln", "ln"), (r"\le", "≤"), (r"\ne", "≠"), (r"\lfloor", "⌊"),
+    (r"\rfloor", "⌋"), (r"\langle", "⟨"), (r"\rangle", "⟩"), (r"\otimes", "⊗"),
+    (r"\prod", "Π"), (r"\pi", "π"), (r"\mu", "μ"), (r"\cdots", "⋯"),
 ]
 
 

@@ -196,7 +196,7 @@ register(Rule("tensordot", _tensordot, (tensordot_jvp_a, tensordot_jvp_b),
               r"\bar A \mathrel{+}= \operatorname{td}(\bar V, B),\; "
               r"\bar B \mathrel{+}= \operatorname{td}(A, \bar V)", examples=_tensordot_examples))
 register(Rule("inner", np.inner, (inner_jvp_a, inner_jvp_b), (inner_vjp_a, inner_vjp_b), "⟨·,·⟩",
-              r"V = \textstyle\sum_k A_{\dots k} B_{\dots k}",
+              r"V = \textstyle\sum_k A_{k} B_{k} \text{ over the last axes}",
               r"\dot V = \langle \dot A, B \rangle + \langle A, \dot B \rangle",
               r"\bar A \mathrel{+}= \bar V B,\; \bar B \mathrel{+}= \bar V A",
               examples=_inner_examples))

@@ -152,11 +152,11 @@ _unary("cosh", math.cosh, np.cosh, cosh_jvp, cosh_vjp, "cosh",
 _unary("sinh", math.sinh, np.sinh, sinh_jvp, sinh_vjp, "sinh",
        r"v = \sinh x", r"\dot v = \cosh x\, \dot x", r"\bar x \mathrel{+}= \bar v \cosh x")
 _unary("arcsin", math.asin, np.arcsin, arcsin_jvp, arcsin_vjp, "asin",
-       r"v = \arcsin x", r"\dot v = \dot x / \sqrt{1 - x^2}",
-       r"\bar x \mathrel{+}= \bar v / \sqrt{1 - x^2}", OPEN_UNIT)
+       r"v = \arcsin x", r"\dot v = (1 - x^2)^{-1/2}\, \dot x",
+       r"\bar x \mathrel{+}= \bar v\, (1 - x^2)^{-1/2}", OPEN_UNIT)
 _unary("arccos", math.acos, np.arccos, arccos_jvp, arccos_vjp, "acos",
-       r"v = \arccos x", r"\dot v = -\dot x / \sqrt{1 - x^2}",
-       r"\bar x \mathrel{-}= \bar v / \sqrt{1 - x^2}", OPEN_UNIT)
+       r"v = \arccos x", r"\dot v = -(1 - x^2)^{-1/2}\, \dot x",
+       r"\bar x \mathrel{-}= \bar v\, (1 - x^2)^{-1/2}", OPEN_UNIT)
 _unary("arctan", math.atan, np.arctan, arctan_jvp, arctan_vjp, "atan",
        r"v = \arctan x", r"\dot v = \dot x / (1 + x^2)", r"\bar x \mathrel{+}= \bar v / (1 + x^2)")
 

@@ -106,31 +106,31 @@ register(Rule("min", _min, (min_jvp,), (min_vjp,), "min", r"v = \min_i x_i",
 
 
 def _centred(x, axis):
-    """x - mean(x) over the reduced axes, kept broadcastable."""
+    """x - μ, μ the mean over the reduced axes, kept broadcastable."""
     return x - ops.mean(x, axis=axis, keepdims=True)
 
 
 def var_jvp(dx, out, x, *, axis, ddof, keepdims):
-    """v̇ = 2 Σ (x - x̄) ẋ / (n - ddof)"""
+    """v̇ = 2 Σ (x - μ) ẋ / (n - ddof)"""
     spread = ops.sum(dx * _centred(x, axis), axis=_from_right(axis, len(shape_of(x))),
                      keepdims=keepdims)
     return spread * (2.0 / (_count(x, axis) - ddof))
 
 
 def var_vjp(g, out, x, *, axis, ddof, keepdims):
-    """x̄ += 2 v̄ (x - x̄) / (n - ddof)"""
+    """x̄ += 2 v̄ (x - μ) / (n - ddof)"""
     return _restore(g, x, axis, keepdims) * _centred(x, axis) * (2.0 / (_count(x, axis) - ddof))
 
 
 def std_jvp(dx, out, x, *, axis, ddof, keepdims):
-    """v̇ = Σ (x - x̄) ẋ / ((n - ddof) v)"""
+    """v̇ = Σ (x - μ) ẋ / ((n - ddof) v)"""
     spread = ops.sum(dx * _centred(x, axis), axis=_from_right(axis, len(shape_of(x))),
                      keepdims=keepdims)
     return spread / (out * (_count(x, axis) - ddof))
 
 
 def std_vjp(g, out, x, *, axis, ddof, keepdims):
-    """x̄ += v̄ (x - x̄) / ((n - ddof) v)"""
+    """x̄ += v̄ (x - μ) / ((n - ddof) v)"""
     return _restore(g / out, x, axis, keepdims) * _centred(x, axis) / (_count(x, axis) - ddof)
 
 
@@ -151,14 +151,14 @@ def _spread_examples(rng):
 
 
 register(Rule("var", _var, (var_jvp,), (var_vjp,), "var",
-              r"v = \frac{1}{n - d}\sum_i (x_i - \bar{x})^2",
-              r"\dot v = \frac{2}{n - d}\sum_i (x_i - \bar{x})\, \dot x_i",
-              r"\bar x_i \mathrel{+}= \frac{2}{n - d} \bar v (x_i - \bar{x})",
+              r"v = \sum_i (x_i - \mu)^2 / (n - d)",
+              r"\dot v = 2 \sum_i (x_i - \mu)\, \dot x_i / (n - d)",
+              r"\bar x_i \mathrel{+}= 2 \bar v\, (x_i - \mu) / (n - d)",
               examples=_spread_examples))
 register(Rule("std", _std, (std_jvp,), (std_vjp,), "std",
               r"v = \sqrt{\operatorname{var}(x)}",
-              r"\dot v = \frac{1}{(n - d) v}\sum_i (x_i - \bar{x})\, \dot x_i",
-              r"\bar x_i \mathrel{+}= \frac{\bar v (x_i - \bar{x})}{(n - d) v}",
+              r"\dot v = \sum_i (x_i - \mu)\, \dot x_i / ((n - d) v)",
+              r"\bar x_i \mathrel{+}= \bar v\, (x_i - \mu) / ((n - d) v)",
               examples=_spread_examples))
 
 

@@ -373,7 +373,7 @@ def _hstack_examples(rng):
 
 
 register(Rule("vstack", _vstack, (vstack_jvp,), (vstack_vjp,), "vstack",
-              r"V = \begin{bmatrix} X_1 \\ \vdots \\ X_n \end{bmatrix}",
+              r"V = [X_1; \dots; X_n]",
               r"\dot V = \operatorname{vstack}(\dot X_1, \dots, \dot X_n)",
               r"\bar X_k \mathrel{+}= \bar V_{(k)}", variadic=True, examples=_vstack_examples))
 register(Rule("hstack", _hstack, (hstack_jvp,), (hstack_vjp,), "hstack",
