@@ -21,7 +21,15 @@ import numpy as np
 from . import ops
 from .dispatch import new_level, primal_value, shape_of, zeros
 from .forward import ForwardDiff
-from .pytree import LEAF, TreeDef, check_structure, describe, differentiable_leaves, flatten
+from .pytree import (
+    LEAF,
+    TreeDef,
+    check_structure,
+    describe,
+    differentiable_leaves,
+    flatten,
+    tree_map,
+)
 from .reverse import ReverseDiff
 
 __all__ = ["grad", "value_and_grad", "derivative", "jvp", "vjp", "jacfwd", "jacrev",
@@ -57,6 +65,8 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
             out.backward()
         grads = tuple(_gradients(leaves, treedef, traced) for leaves, treedef in inputs)
         value = out.value if traced else out
+        if has_aux:  # aux is data to look at: this level's nodes become their values
+            aux = tree_map(lambda v: v.value if _traced_at(v, level, ReverseDiff) else v, aux)
         return (value, aux) if has_aux else value, grads if many else grads[0]
 
     return value_and_grad_f

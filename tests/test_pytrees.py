@@ -130,6 +130,17 @@ def test_grad_with_has_aux_and_a_tree():
     assert g == [5.0, 2.0] and aux == "note"
 
 
+def test_aux_comes_back_as_plain_values_nested_as_returned():
+    def f(p):
+        h = ad.tanh(p["x"])
+        return ad.sum(h), {"hidden": h, "label": "layer 1", "count": 3}
+
+    (value, aux), g = ad.value_and_grad(f, has_aux=True)({"x": np.array([0.5, -1.0])})
+    assert type(aux["hidden"]) is np.ndarray and aux["label"] == "layer 1" and aux["count"] == 3
+    np.testing.assert_allclose(aux["hidden"], np.tanh([0.5, -1.0]))
+    np.testing.assert_allclose(g["x"], 1.0 - np.tanh([0.5, -1.0]) ** 2)
+
+
 def test_grad_of_grad_through_a_tree():
     def f(p):
         return p["a"] ** 3 * p["b"]
