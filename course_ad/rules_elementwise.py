@@ -232,6 +232,21 @@ def _minimum(x, y):
     return np.minimum(x, y)
 
 
+def _arctan2(y, x):
+    if type(x) is float and type(y) is float:
+        return math.atan2(y, x)
+    return np.arctan2(y, x)
+
+
+def _logaddexp(x, y):
+    if type(x) is float and type(y) is float:
+        high, low = (x, y) if x >= y else (y, x)
+        if math.isinf(high):  # +inf wins; -inf means both are -inf
+            return high
+        return high + math.log1p(math.exp(low - high))  # never overflows; nan stays nan
+    return np.logaddexp(x, y)
+
+
 def _floor_ratio(x, y):
     """⌊x / y⌋ as a constant: piecewise constant, so its own derivative is zero."""
     return np.floor_divide(primal_value(x), primal_value(y))
@@ -276,12 +291,12 @@ register(Rule("minimum", _minimum, (minimum_jvp_x, minimum_jvp_y),
               r"v = \min(x, y)", r"\dot v = [x \le y]\, \dot x + [x > y]\, \dot y",
               r"\bar x \mathrel{+}= \bar v [x \le y],\; \bar y \mathrel{+}= \bar v [x > y]",
               (Domain(0.5, 3.0), Domain(-3.0, -0.5)), True))
-register(Rule("arctan2", np.arctan2, (arctan2_jvp_y, arctan2_jvp_x),
+register(Rule("arctan2", _arctan2, (arctan2_jvp_y, arctan2_jvp_x),
               (arctan2_vjp_y, arctan2_vjp_x), "atan2",
               r"v = \operatorname{atan2}(y, x)", r"\dot v = (x \dot y - y \dot x) / (x^2 + y^2)",
               r"\bar y \mathrel{+}= \bar v x / (x^2 + y^2),\; "
               r"\bar x \mathrel{-}= \bar v y / (x^2 + y^2)", (NONZERO, NONZERO), True))
-register(Rule("logaddexp", np.logaddexp, (logaddexp_jvp_x, logaddexp_jvp_y),
+register(Rule("logaddexp", _logaddexp, (logaddexp_jvp_x, logaddexp_jvp_y),
               (logaddexp_vjp_x, logaddexp_vjp_y), "lae",
               r"v = \log(e^{x} + e^{y})", r"\dot v = e^{x - v} \dot x + e^{y - v} \dot y",
               r"\bar x \mathrel{+}= \bar v e^{x - v},\; \bar y \mathrel{+}= \bar v e^{y - v}",
