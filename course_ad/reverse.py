@@ -10,12 +10,23 @@ are constants: no VJP is ever computed for them.
 from __future__ import annotations
 
 import itertools
+import math
 import operator
 from typing import Any
 
 import numpy as np
 
-from .dispatch import Traced, as_value, evaluate, primal, shape_of, zeros
+from .dispatch import (
+    Traced,
+    as_value,
+    complex_error,
+    evaluate,
+    is_complex,
+    ones,
+    primal,
+    shape_of,
+    zeros,
+)
 from .forward import _show
 from .ops import Operators, unbroadcast
 
@@ -102,7 +113,7 @@ class ReverseDiff(Operators, Traced):
             g = node.grad
             parents = node.parents
             if g is None:
-                node.grad = zeros(shape_of(node.value))
+                node.grad = zeros(shape_of(node.value), node.value)
                 continue
             if not parents:
                 continue
@@ -121,7 +132,7 @@ class ReverseDiff(Operators, Traced):
                 else:
                     vjp = vjps[i]
                     if vjp is None:
-                        continue
+                        raise rule.not_differentiable(i, "VJP")
                     c = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
                 pv = parent.value
                 if type(c) is not float or type(pv) is not float:
@@ -148,6 +159,9 @@ class ReverseDiff(Operators, Traced):
                     nested = nested or isinstance(value, Traced)  # traced by an outer level
                 else:
                     nested = True
+            elif type(a) is not float and (a.dtype.kind == "c" if type(a) is np.ndarray
+                                           else is_complex(a)):  # only constants: leaves are real
+                raise complex_error(rule.name, a)
         node = ReverseDiff.__new__(type(self))
         node.value = (evaluate if nested else primal)(rule, values, params)
         node.grad = None
@@ -191,16 +205,18 @@ def topological_order(output: ReverseDiff, reset_grads: bool = False) -> list[Re
 
 
 def _check_seed(output: ReverseDiff, seed: Any) -> Any:
+    """The output's adjoint: 1 for a single number (of any shape, such as (1,) or (1, 1),
+    in the output's precision), else the given seed, checked against the output's shape."""
     shape = shape_of(output.value)
     if seed is None:
-        if shape != ():
+        if shape != () and math.prod(shape) != 1:
             raise ValueError(
                 f"backward: the output has shape {shape}, not a scalar, so there is no single "
                 f"gradient; pass a seed cotangent of shape {shape} (e.g. "
                 f"f.backward(np.ones({shape})) gives the gradient of f.sum()), or reduce the "
                 "output to a scalar first"
             )
-        return 1.0
+        return ones(shape, output.value)
     seed = as_value(seed, "backward seed")
     if shape_of(seed) != shape:
         raise ValueError(
