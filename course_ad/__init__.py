@@ -18,6 +18,8 @@ from .ops import (
 )
 from .rules import RULES, JVP_RULES, VJP_RULES, MissingRuleError, Rule
 from .numerical import gradcheck, check_grads, numerical_gradient
+from .tape import tape
+from .checkpoint import checkpoint
 
 __version__ = "0.1.0"
 
@@ -29,5 +31,5 @@ __all__ = [
     "power", "relu", "reshape", "scatter_add", "sigmoid", "sin", "sqrt", "stack", "subtract",
     "sum", "tan", "tanh", "transpose", "unbroadcast",
     "RULES", "JVP_RULES", "VJP_RULES", "MissingRuleError", "Rule",
-    "gradcheck", "check_grads", "numerical_gradient", "ops", "rules",
+    "gradcheck", "check_grads", "numerical_gradient", "ops", "rules", "tape", "checkpoint",
 ]

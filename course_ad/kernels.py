@@ -137,6 +137,8 @@ def _over_y(g, out, x, y, *, dst=None):
 
 def _div_y(g, out, x, y, *, dst=None):
     """ȳ += -v̄ v / y"""
+    if dst is None:
+        return -(g * out) / y
     shared = np.multiply(g, out, out=dst)
     np.divide(shared, y, out=shared)
     return np.negative(shared, out=shared)
@@ -154,6 +156,8 @@ def _log_vjp(g, out, x, *, dst=None):
 
 def _tanh_vjp(g, out, x, *, dst=None):
     """x̄ += v̄ (1 - v²)"""
+    if dst is None:
+        return g * (1.0 - out * out)
     factor = np.multiply(out, out, out=dst)
     np.subtract(1.0, factor, out=factor)
     return np.multiply(g, factor, out=factor)

@@ -1,0 +1,5 @@
+"""Checkpointing (placeholder, filled in below)."""
+
+
+def checkpoint(f):
+    return f
