@@ -43,6 +43,7 @@ class Kernel:
     vjp: tuple[Callable[..., Any] | None, ...]
     reads: tuple[frozenset, ...]
     view: bool = False
+    elementwise: bool = False  # the forward is one ufunc call: it may write over an input
     accepts: Callable[..., bool] | None = None  # (arg shapes, params) -> usable here?
 
 
@@ -295,15 +296,15 @@ def _reads(*names):
 
 
 KERNELS: dict[str, Kernel] = {
-    "add": Kernel(_add, (IDENTITY, IDENTITY), (_reads(), _reads())),
-    "sub": Kernel(_sub, (IDENTITY, _negate), (_reads(), _reads())),
-    "mul": Kernel(_mul, (_times_y, _times_x), (_reads(1), _reads(0))),
-    "div": Kernel(_div, (_over_y, _div_y), (_reads(1), _reads("out", 1))),
-    "neg": Kernel(_neg, (_negate,), (_reads(),)),
-    "exp": Kernel(_exp, (_exp_vjp,), (_reads("out"),)),
-    "log": Kernel(_log, (_log_vjp,), (_reads(0),)),
-    "tanh": Kernel(_tanh, (_tanh_vjp,), (_reads("out"),)),
-    "relu": Kernel(_relu, (_relu_vjp,), (_reads("out"),)),
+    "add": Kernel(_add, (IDENTITY, IDENTITY), (_reads(), _reads()), elementwise=True),
+    "sub": Kernel(_sub, (IDENTITY, _negate), (_reads(), _reads()), elementwise=True),
+    "mul": Kernel(_mul, (_times_y, _times_x), (_reads(1), _reads(0)), elementwise=True),
+    "div": Kernel(_div, (_over_y, _div_y), (_reads(1), _reads("out", 1)), elementwise=True),
+    "neg": Kernel(_neg, (_negate,), (_reads(),), elementwise=True),
+    "exp": Kernel(_exp, (_exp_vjp,), (_reads("out"),), elementwise=True),
+    "log": Kernel(_log, (_log_vjp,), (_reads(0),), elementwise=True),
+    "tanh": Kernel(_tanh, (_tanh_vjp,), (_reads("out"),), elementwise=True),
+    "relu": Kernel(_relu, (_relu_vjp,), (_reads("out"),), elementwise=True),
     "matmul": Kernel(_matmul, (_matmul_a, _matmul_b), (_reads(1), _reads(0)),
                      accepts=_matrices),
     "sum": Kernel(_sum, (_sum_vjp,), (_reads(),), accepts=_axis_reduction),

@@ -31,6 +31,7 @@ class Lifetime:
     dtype: np.dtype
     start: int  # the time it is first written
     end: int  # the time it is last read
+    in_place: bool = False  # one elementwise ufunc writes it: it may take a dying input's buffer
 
     @property
     def nbytes(self) -> int:
@@ -83,7 +84,7 @@ def assign(lifetimes: list[Lifetime]) -> MemoryPlan:
         key = (math.prod(lt.shape), np.dtype(lt.dtype))
         chosen = None
         for b, (size, dtype) in enumerate(buffers):
-            if (size, dtype) == key and _reusable(free_after[b], lt.start):
+            if (size, dtype) == key and _reusable(free_after[b], lt.start, lt.in_place):
                 chosen = b
                 break
         if chosen is None:
@@ -101,7 +102,7 @@ def check(plan: MemoryPlan) -> None:
     for b in range(len(plan.buffers)):
         lives = sorted(plan.occupants(b), key=lambda lt: lt.start)
         for before, after in zip(lives, lives[1:]):
-            if after.start <= before.end:
+            if after.start < before.end or (after.start == before.end and not after.in_place):
                 raise AssertionError(
                     f"memory plan: {after.name} is written into buffer {b} at time "
                     f"{after.start} while {before.name} is still read there until time "
@@ -109,9 +110,11 @@ def check(plan: MemoryPlan) -> None:
                 )
 
 
-def _reusable(last_read: int, first_write: int) -> bool:
-    """A buffer can take a new value once every read of the old one has happened."""
-    return last_read < first_write
+def _reusable(last_read: int, first_write: int, in_place: bool = False) -> bool:
+    """A buffer can take a new value once every read of the old one has happened, or, for
+    one elementwise ufunc, at the very statement that reads the old value for the last time
+    (numpy reads each element before it writes it, and copies where operands overlap)."""
+    return last_read < first_write or (in_place and last_read == first_write)
 
 
 def _size(nbytes: int) -> str:

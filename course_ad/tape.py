@@ -242,6 +242,7 @@ class Tape:
         self.guards: list[Guard] = []
         self.output: _Ref | Any = None
         self._programs: dict[tuple[int, ...] | None, _Program] = {}
+        self._by_argnums: dict[Any, tuple[_Program, bool]] = {}
         self._record(example_args)
 
     # -- recording ------------------------------------------------------------------------
@@ -328,8 +329,13 @@ class Tape:
 
     def value_and_grad(self, *args: Any, argnums: Argnums = 0) -> tuple[Any, Any]:
         """(f(*args), ∇f) by one forward and one reverse sweep; f must return a scalar."""
-        wrt, many = self._argnums(argnums)
-        value, grads = self._program(wrt).run(self._bind(args), gradient=True)
+        key = argnums if isinstance(argnums, int | tuple) else tuple(argnums)
+        found = self._by_argnums.get(key)
+        if found is None:  # the first call with these argnums plans its program
+            wrt, many = self._argnums(argnums)
+            found = self._by_argnums[key] = (self._program(wrt), many)
+        program, many = found
+        value, grads = program.run(self._bind(args), gradient=True)
         return value, grads if many else grads[0]
 
     def grad(self, *args: Any, argnums: Argnums = 0) -> Any:
@@ -367,6 +373,10 @@ class Tape:
                             f"{len(args)}")
         bound = []
         for i, (value, spec) in enumerate(zip(args, self.inputs)):
+            if (type(value) is np.ndarray and value.shape == spec.shape
+                    and value.dtype == spec.dtype and spec.kind != "scalar"):
+                bound.append(value)
+                continue
             if spec.kind == "scalar":
                 if not isinstance(value, numbers.Real) or isinstance(value, Traced):
                     raise TapeError(f"tape: argument {i} ({spec.name}) was recorded as a number, "
@@ -597,19 +607,24 @@ class _Program:
                     # (child, argument position, parent), in the order the reverse sweep adds
                     self.contributions[a.slot].append((s.slot, position, a.slot))
 
+    # The clock of a replay: statement k runs at 2k, a guard after it at 2k + 1, the seed at
+    # 2n, and k's adjoint statement at 2(2n - k). Guards get odd times so that a statement
+    # that overwrites a dying argument in place never overwrites what a guard still reads.
+
     def _reverse_time(self, slot: int) -> int:
-        return 2 * self.n - slot
+        return 2 * (2 * self.n - slot)
 
     def _plan_memory(self) -> MemoryPlan:
         statements, n, m = self.tape.statements, self.n, self.m
-        end_of_time = 2 * n + 2
+        end_of_time = 4 * n + 4
         roots: list[frozenset] = [frozenset()] * n  # the pooled storages a value may live in
         lifetimes: list[Lifetime] = []
         notes = []
         fallback_ops = set()
 
-        def new_storage(name, shape, dtype, start):
-            lifetimes.append(Lifetime(name, tuple(shape), np.dtype(dtype), start, start))
+        def new_storage(name, shape, dtype, start, in_place=False):
+            lifetimes.append(Lifetime(name, tuple(shape), np.dtype(dtype), start, start,
+                                      in_place))
             return len(lifetimes) - 1
 
         def read(slot_roots, time):
@@ -624,7 +639,7 @@ class _Program:
                 roots[s.slot] = roots[base.slot] if isinstance(base, _Ref) else frozenset()
                 self.kinds[s.slot] = "view"
             elif kernel is not None:
-                storage = new_storage(s.name, s.shape, s.dtype, s.slot)
+                storage = new_storage(s.name, s.shape, s.dtype, 2 * s.slot, kernel.elementwise)
                 self.primal_storage[s.slot] = storage
                 roots[s.slot] = frozenset({storage})
                 self.kinds[s.slot] = "kernel"
@@ -633,11 +648,11 @@ class _Program:
                 self.kinds[s.slot] = "rule"
                 fallback_ops.add(s.rule.name)
             for j in s.refs():
-                read(roots[j], s.slot)
+                read(roots[j], 2 * s.slot)
         for guard in self.tape.guards:
             for a in guard.operands:
                 if isinstance(a, _Ref):
-                    read(roots[a.slot], guard.after)
+                    read(roots[a.slot], 2 * guard.after + 1)
         if self.out_slot is not None:
             read(roots[self.out_slot], end_of_time)
         self.roots = roots
