@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Kernel", "KERNELS", "IDENTITY", "kernel_for"]
+__all__ = ["Kernel", "KERNELS", "IDENTITY", "NEGATE", "kernel_for"]
 
 
 def IDENTITY(g, out, *args, dst=None, **params):  # noqa: N802 - a marker, named like a constant
@@ -116,7 +116,7 @@ def _relu(out, x):
     np.maximum(x, 0.0, out=out)
 
 
-def _negate(g, out, x, y=None, *, dst=None):
+def NEGATE(g, out, x, y=None, *, dst=None):  # noqa: N802 - a marker, like IDENTITY
     """ȳ += -v̄"""
     return np.negative(g, out=dst)
 
@@ -203,6 +203,9 @@ def _sum(out, x, *, axis, keepdims):
 
 def _sum_vjp(g, out, x, *, axis, keepdims, dst=None):
     """x̄ += v̄ broadcast back over the summed axes"""
+    if dst is not None and np.ndim(g) == 0:
+        dst.fill(g)
+        return dst
     spread = _restored(g, x, axis, keepdims)
     if dst is None:
         return np.broadcast_to(spread, np.shape(x))
@@ -222,6 +225,9 @@ def _mean(out, x, *, axis, keepdims):
 
 def _mean_vjp(g, out, x, *, axis, keepdims, dst=None):
     """x̄ += v̄ / n"""
+    if dst is not None and np.ndim(g) == 0:
+        dst.fill(g / _count(x, axis))
+        return dst
     spread = _restored(g, x, axis, keepdims)
     if dst is None:
         return np.broadcast_to(np.divide(spread, _count(x, axis)), np.shape(x))
@@ -268,7 +274,7 @@ def _broadcast(out, x, *, shape):
 
 
 def _getitem(out, x, *, index):
-    out[...] = x[index]
+    return x[index]  # numpy gathers into a new array: one call, no copy into a buffer
 
 
 def _getitem_view(out, x, *, index):
@@ -297,10 +303,10 @@ def _reads(*names):
 
 KERNELS: dict[str, Kernel] = {
     "add": Kernel(_add, (IDENTITY, IDENTITY), (_reads(), _reads()), elementwise=True),
-    "sub": Kernel(_sub, (IDENTITY, _negate), (_reads(), _reads()), elementwise=True),
+    "sub": Kernel(_sub, (IDENTITY, NEGATE), (_reads(), _reads()), elementwise=True),
     "mul": Kernel(_mul, (_times_y, _times_x), (_reads(1), _reads(0)), elementwise=True),
     "div": Kernel(_div, (_over_y, _div_y), (_reads(1), _reads("out", 1)), elementwise=True),
-    "neg": Kernel(_neg, (_negate,), (_reads(),), elementwise=True),
+    "neg": Kernel(_neg, (NEGATE,), (_reads(),), elementwise=True),
     "exp": Kernel(_exp, (_exp_vjp,), (_reads("out"),), elementwise=True),
     "log": Kernel(_log, (_log_vjp,), (_reads(0),), elementwise=True),
     "tanh": Kernel(_tanh, (_tanh_vjp,), (_reads("out"),), elementwise=True),
@@ -313,6 +319,6 @@ KERNELS: dict[str, Kernel] = {
     "reshape": Kernel(_reshape, (_reshape_vjp,), (_reads(),), view=True),
     "transpose": Kernel(_transpose, (_transpose_vjp,), (_reads(),), view=True),
     "broadcast_to": Kernel(_broadcast, (IDENTITY,), (_reads(),), view=True),
-    "getitem": Kernel(_getitem, (_getitem_vjp,), (_reads(),)),
+    "getitem": Kernel(_getitem, (_getitem_vjp,), (_reads(),), view=True),
 }
 GETITEM_VIEW = Kernel(_getitem_view, (_getitem_vjp,), (_reads(),), view=True)

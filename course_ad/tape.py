@@ -22,6 +22,7 @@ path that no longer is ``f``.
 
 from __future__ import annotations
 
+import functools
 import html
 import inspect
 import numbers
@@ -34,7 +35,7 @@ import numpy as np
 
 from .dispatch import Traced, new_level, primal, primal_value
 from .graph import INFIX, _short, subscript
-from .kernels import IDENTITY, Kernel, kernel_for
+from .kernels import IDENTITY, NEGATE, Kernel, kernel_for
 from .ops import _INSPECTION, _NOT_DIFFERENTIABLE_UFUNCS, unbroadcast
 from .plan import Lifetime, MemoryPlan, assign, check
 from .reverse import ReverseDiff
@@ -581,6 +582,8 @@ class _Program:
         self.plan = self._plan_memory()
         self.forward_steps = self._forward_steps()
         self.reverse_steps = self._reverse_steps() if wrt is not None else []
+        if wrt is not None:
+            self._prepare_gradients()
 
     # which adjoints exist, and what reads what when
 
@@ -846,6 +849,15 @@ class _Program:
                 adjs[p] = c if first else adjs[p] + c
             return scalar_step
         pshape = target.shape
+        refs = [a.slot if isinstance(a, _Ref) else None for a in s.args]
+        if (shape == pshape and first and kernel is not None and not s.params
+                and not s.dynamic and len(refs) == 2 and None not in refs):
+            # the most common adjoint statement, with nothing in between: v̄ₚ = vjp(v̄ₖ, …)
+            vjp, (a, b) = kernel.vjp[position], refs
+
+            def direct_write_step():
+                vjp(adjs[k], vals[k], vals[a], vals[b], dst=adjs[p])
+            return direct_write_step
         if shape == pshape:
             if first:
                 def write_step():
@@ -855,6 +867,23 @@ class _Program:
             def add_step():
                 np.add(adjs[p], contribution(None), out=adjs[p])
             return add_step
+        if shape is not None and kernel.vjp[position] in (IDENTITY, NEGATE):
+            # ±v̄ summed back: sum first, then negate the small result
+            axes, kept = _reduction(shape, pshape)
+            negate = kernel.vjp[position] is NEGATE
+            if first:
+                def sum_step():
+                    view = adjs[p].reshape(kept)
+                    np.add.reduce(adjs[k], axis=axes, out=view)
+                    if negate:
+                        np.negative(view, out=view)
+                return sum_step
+
+            def sum_add_step():
+                view = adjs[p].reshape(kept)
+                (np.subtract if negate else np.add)(view, np.add.reduce(adjs[k], axis=axes),
+                                                    out=view)
+            return sum_add_step
         if shape is not None:
             axes, kept = _reduction(shape, pshape)
             if first:
@@ -899,25 +928,36 @@ class _Program:
         return value
 
     def _gradients(self) -> tuple[Any, ...]:
-        statements, adjs = self.tape.statements, self.adjs
-        for i in self.wrt:
-            spec = self.tape.inputs[i]
-            if not self.has_adjoint[i]:
-                adjs[i] = np.zeros(spec.shape, spec.dtype) if spec.kind == "array" else 0.0
-            elif spec.kind == "array" and i != self.out_slot:
-                adjs[i] = np.empty(spec.shape, spec.dtype)
-        if self.out_slot is not None and self.has_adjoint[self.out_slot]:
-            seed = np.ones((), statements[self.out_slot].dtype)[()]
-            if self.out_slot < self.m:  # f returned one of its arguments
-                adjs[self.out_slot] = np.full(statements[self.out_slot].shape, seed)
-            else:
-                adjs[self.out_slot] = seed
+        adjs = self.adjs
+        for i, make in self.fresh:  # the returned gradients: new arrays each call
+            adjs[i] = make()
+        if self.seed is not None:
+            adjs[self.out_slot] = self.seed() if callable(self.seed) else self.seed
             for step in self.reverse_steps:
                 step()
-        grads = tuple(adjs[i] for i in self.wrt)
+        grads = tuple([adjs[i] for i in self.wrt])
         for i in self.wrt:
             adjs[i] = None
         return grads
+
+    def _prepare_gradients(self) -> None:
+        """What each call starts the reverse sweep with: fresh gradient arrays and the seed."""
+        statements = self.tape.statements
+        self.fresh = []
+        for i in self.wrt:
+            spec = self.tape.inputs[i]
+            if not self.has_adjoint[i]:
+                self.fresh.append((i, functools.partial(np.zeros, spec.shape, spec.dtype)
+                                   if spec.kind == "array" else float))
+            elif spec.kind == "array" and i != self.out_slot:
+                self.fresh.append((i, functools.partial(np.empty, spec.shape, spec.dtype)))
+        self.seed = None
+        if self.out_slot is not None and self.has_adjoint[self.out_slot]:
+            out = statements[self.out_slot]
+            one = np.ones((), out.dtype)[()]
+            # f returned one of its arguments: its gradient is the seed itself, a fresh array
+            self.seed = (functools.partial(np.full, out.shape, one) if self.out_slot < self.m
+                         else one)
 
 
 def _choose_kernel(s: Statement, statements: list[Statement]) -> Kernel | None:
