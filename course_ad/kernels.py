@@ -12,7 +12,8 @@ A kernel holds
   cotangent that is ``g`` itself (the tape then hands ``g``'s buffer on, copying nothing);
 - ``reads[i]``: the primal values that VJP reads ("out" or argument positions), so the
   tape's planner knows how long each value must live;
-- ``view``: the forward returns a view of its first argument instead of filling a buffer.
+- ``view``: the forward returns a view of its first argument instead of filling a buffer
+  (``copies``: it returns a new array, as numpy's gather does).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class Kernel:
     forward: Callable[..., Any]
     vjp: tuple[Callable[..., Any] | None, ...]
     reads: tuple[frozenset, ...]
-    view: bool = False
+    view: bool = False  # (also set for a forward that returns a new array: no buffer either)
+    copies: bool = False  # the forward returns a new array, not a view
     elementwise: bool = False  # the forward is one ufunc call: it may write over an input
     accepts: Callable[..., bool] | None = None  # (arg shapes, params) -> usable here?
 
@@ -319,6 +321,6 @@ KERNELS: dict[str, Kernel] = {
     "reshape": Kernel(_reshape, (_reshape_vjp,), (_reads(),), view=True),
     "transpose": Kernel(_transpose, (_transpose_vjp,), (_reads(),), view=True),
     "broadcast_to": Kernel(_broadcast, (IDENTITY,), (_reads(),), view=True),
-    "getitem": Kernel(_getitem, (_getitem_vjp,), (_reads(),), view=True),
+    "getitem": Kernel(_getitem, (_getitem_vjp,), (_reads(),), view=True, copies=True),
 }
 GETITEM_VIEW = Kernel(_getitem_view, (_getitem_vjp,), (_reads(),), view=True)

@@ -414,6 +414,12 @@ class Tape:
             return f"{operands[0]} {INFIX[s.rule.name]} {operands[1]}"
         if s.rule.name == "neg":
             return f"−{operands[0]}"
+        if s.rule.name == "getitem":
+            index = s.params["index"]
+            items = [_short_param(i) for i in (index if isinstance(index, tuple) else (index,))]
+            for position, slot in s.dynamic:  # an integer argument, replayed with new values
+                items[position] = self.statements[slot].name
+            return f"{operands[0]}[{', '.join(items)}]"
         extra = [f"{k}={_short_param(v)}" for k, v in s.params.items()]
         return f"{s.rule.name}({', '.join(operands + extra)})"
 
@@ -544,7 +550,8 @@ def _short_param(value: Any) -> str:
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
     if isinstance(value, slice):
-        return ":" if value == slice(None) else f"{value.start}:{value.stop}"
+        parts = [value.start, value.stop] + ([value.step] if value.step is not None else [])
+        return ":".join("" if p is None else str(p) for p in parts)
     return _short(value)
 
 
@@ -640,7 +647,7 @@ class _Program:
             if kernel is not None and kernel.view:
                 base = s.args[0]
                 roots[s.slot] = roots[base.slot] if isinstance(base, _Ref) else frozenset()
-                self.kinds[s.slot] = "view"
+                self.kinds[s.slot] = "gather" if kernel.copies else "view"
             elif kernel is not None:
                 storage = new_storage(s.name, s.shape, s.dtype, 2 * s.slot, kernel.elementwise)
                 self.primal_storage[s.slot] = storage
