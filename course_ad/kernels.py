@@ -8,7 +8,8 @@ shapes a kernel does not take, replays through its rule's primal and VJP functio
 A kernel holds
 - ``forward(out, *args, **params)``: writes the primal into ``out``;
 - ``vjp[i](g, out, *args, dst=None, **params)``: input i's cotangent, written into ``dst``
-  when given (it has that cotangent's full shape), otherwise returned; ``IDENTITY`` marks a
+  when given (it has that cotangent's full shape), otherwise returned (``add_into[i]``, where
+  given, adds it into an adjoint in place instead); ``IDENTITY`` marks a
   cotangent that is ``g`` itself (the tape then hands ``g``'s buffer on, copying nothing);
 - ``reads[i]``: the primal values that VJP reads ("out" or argument positions), so the
   tape's planner knows how long each value must live;
@@ -47,12 +48,15 @@ class Kernel:
     copies: bool = False  # the forward returns a new array, not a view
     elementwise: bool = False  # the forward is one ufunc call: it may write over an input
     accepts: Callable[..., bool] | None = None  # (arg shapes, params) -> usable here?
+    add_into: tuple[Callable[..., Any] | None, ...] = ()  # per input: adds x̄ into ``target``
 
 
 def kernel_for(op: str, shapes: list[tuple[int, ...]], params: dict) -> Kernel | None:
     """The kernel for ``op`` on arguments of these shapes, or None (replay the rule)."""
     if op == "getitem" and _basic(params["index"]):
         return GETITEM_VIEW
+    if op == "getitem" and _distinct_positions(params["index"]):
+        return GETITEM_DISTINCT
     kernel = KERNELS.get(op)
     if kernel is None or (kernel.accepts is not None and not kernel.accepts(shapes, params)):
         return None
@@ -74,7 +78,10 @@ def _kept(shape, axis):
 
 def _restored(g, x, axis, keepdims):
     """A reduced cotangent with its reduced axes back as size 1 (broadcasts against x)."""
-    return g if keepdims else np.reshape(g, _kept(np.shape(x), axis))
+    if keepdims:
+        return g
+    kept = _kept(x.shape, axis)
+    return g.reshape(kept) if type(g) is np.ndarray else np.reshape(g, kept)
 
 
 # --------------------------------------------------------------------------------------
@@ -249,6 +256,14 @@ def _max_vjp(g, out, x, *, axis, keepdims, dst=None):
     return np.multiply(hits, share, out=dst)
 
 
+def _max_vjp_add(g, out, x, *, axis, keepdims, target):
+    """x̄ += v̄ at the arg max, added in place where x attains it (one ufunc, no product)"""
+    hits = np.equal(x, _restored(out, x, axis, keepdims))
+    share = np.divide(_restored(g, x, axis, keepdims),
+                      np.add.reduce(hits, axis=axis, keepdims=True))
+    np.add(target, share, out=target, where=hits)
+
+
 def _axis_reduction(shapes, params):
     return len(shapes) == 1 and len(shapes[0]) >= 1
 
@@ -299,6 +314,27 @@ def _getitem_vjp(g, out, x, *, index, dst=None):
     return total
 
 
+def _getitem_unique_vjp(g, out, x, *, index, dst=None):
+    """x̄[index] = v̄ where no position is picked twice (one row index per row)"""
+    total = np.zeros(np.shape(x), dtype=np.result_type(g, float)) if dst is None else dst
+    if dst is not None:
+        total.fill(0.0)
+    total[index] = g
+    return total
+
+
+def _distinct_positions(index) -> bool:
+    """An index of 1-D integer arrays of one length, one of them without repeats (such as
+    ``np.arange(n)`` in ``logp[np.arange(n), y]``): no position of x is picked twice."""
+    if not isinstance(index, tuple) or len(index) < 1:
+        return False
+    arrays = [i for i in index if isinstance(i, np.ndarray)]
+    if len(arrays) != len(index) or any(a.ndim != 1 or a.dtype.kind not in "iu" for a in arrays):
+        return False
+    if len({a.shape for a in arrays}) != 1:
+        return False
+    return any(type(a) is np.ndarray and len(np.unique(a)) == len(a) for a in arrays)
+
 def _reads(*names):
     return frozenset(names)
 
@@ -317,10 +353,12 @@ KERNELS: dict[str, Kernel] = {
                      accepts=_matrices),
     "sum": Kernel(_sum, (_sum_vjp,), (_reads(),), accepts=_axis_reduction),
     "mean": Kernel(_mean, (_mean_vjp,), (_reads(),), accepts=_axis_reduction),
-    "max": Kernel(_max, (_max_vjp,), (_reads(0, "out"),), accepts=_axis_reduction),
+    "max": Kernel(_max, (_max_vjp,), (_reads(0, "out"),), accepts=_axis_reduction,
+                  add_into=(_max_vjp_add,)),
     "reshape": Kernel(_reshape, (_reshape_vjp,), (_reads(),), view=True),
     "transpose": Kernel(_transpose, (_transpose_vjp,), (_reads(),), view=True),
     "broadcast_to": Kernel(_broadcast, (IDENTITY,), (_reads(),), view=True),
     "getitem": Kernel(_getitem, (_getitem_vjp,), (_reads(),), view=True, copies=True),
 }
+GETITEM_DISTINCT = Kernel(_getitem, (_getitem_unique_vjp,), (_reads(),), view=True, copies=True)
 GETITEM_VIEW = Kernel(_getitem_view, (_getitem_vjp,), (_reads(),), view=True)

@@ -830,7 +830,7 @@ class _Program:
         first = self.contributions[p][0][:2] == (k, position)
         pooled = target.is_array  # pooled or fresh-per-call buffer; else a scalar
         kernel = self.kernels[k]
-        if kernel is None:
+        if kernel is None or not (pooled or s.is_array):  # scalars: the rule's plain arithmetic
             rule = s.rule
 
             def contribution(dst):
@@ -870,6 +870,12 @@ class _Program:
                 def write_step():
                     contribution(adjs[p])
                 return write_step
+            add_into = kernel.add_into[position] if kernel and kernel.add_into else None
+            if add_into is not None:
+                def add_into_step():
+                    args, kwargs = fetch()
+                    add_into(adjs[k], vals[k], *args, target=adjs[p], **kwargs)
+                return add_into_step
 
             def add_step():
                 np.add(adjs[p], contribution(None), out=adjs[p])

@@ -230,3 +230,14 @@ def test_prints_as_the_evaluation_trace_with_its_memory_plan(rng):
     assert html.count("<tr>") == len(t.statements) + 1
     plan = repr(t.memory_plan(argnums=(0, 1, 2, 3)))
     assert "buffer 0:" in plan and "returned gradients: 4 fresh arrays" in plan
+
+
+def test_max_shares_ties_like_the_engine():
+    """Ties at the maximum split the adjoint, also when it is added to an earlier one."""
+    def f(x):
+        return ad.sum(ad.max(x, axis=1) * 2.0) + ad.sum(x * x)
+
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]])
+    t = ad.tape(f, x)
+    np.testing.assert_allclose(t.grad(x), ad.grad(f)(x), rtol=1e-14)
+    np.testing.assert_allclose(t.grad(x), [[2.0, 7.0, 7.0], [5.0, 0.0, 5.0]])
