@@ -6,7 +6,8 @@ step allocates nothing. They are an optimisation only: an op without a kernel, o
 shapes a kernel does not take, replays through its rule's primal and VJP functions.
 
 A kernel holds
-- ``forward(out, *args, **params)``: writes the primal into ``out``;
+- ``forward(out, *args, **params)``: writes the primal into ``out`` and returns it (with
+  ``out=None``, a new value: how a scalar result is computed);
 - ``vjp[i](g, out, *args, dst=None, **params)``: input i's cotangent, written into ``dst``
   when given (it has that cotangent's full shape), otherwise returned (``add_into[i]``, where
   given, adds it into an adjoint in place instead); ``IDENTITY`` marks a
@@ -90,39 +91,39 @@ def _restored(g, x, axis, keepdims):
 
 
 def _add(out, x, y):
-    np.add(x, y, out=out)
+    return np.add(x, y, out=out)
 
 
 def _sub(out, x, y):
-    np.subtract(x, y, out=out)
+    return np.subtract(x, y, out=out)
 
 
 def _mul(out, x, y):
-    np.multiply(x, y, out=out)
+    return np.multiply(x, y, out=out)
 
 
 def _div(out, x, y):
-    np.divide(x, y, out=out)
+    return np.divide(x, y, out=out)
 
 
 def _neg(out, x):
-    np.negative(x, out=out)
+    return np.negative(x, out=out)
 
 
 def _exp(out, x):
-    np.exp(x, out=out)
+    return np.exp(x, out=out)
 
 
 def _log(out, x):
-    np.log(x, out=out)
+    return np.log(x, out=out)
 
 
 def _tanh(out, x):
-    np.tanh(x, out=out)
+    return np.tanh(x, out=out)
 
 
 def _relu(out, x):
-    np.maximum(x, 0.0, out=out)
+    return np.maximum(x, 0.0, out=out)
 
 
 def NEGATE(g, out, x, y=None, *, dst=None):  # noqa: N802 - a marker, like IDENTITY
@@ -189,7 +190,7 @@ def _same_shapes(shapes, params):
 
 
 def _matmul(out, a, b):
-    np.matmul(a, b, out=out)
+    return np.matmul(a, b, out=out)
 
 
 def _matmul_a(g, out, a, b, *, dst=None):
@@ -207,7 +208,7 @@ def _matrices(shapes, params):
 
 
 def _sum(out, x, *, axis, keepdims):
-    np.add.reduce(x, axis=axis, keepdims=keepdims, out=out)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims, out=out)
 
 
 def _sum_vjp(g, out, x, *, axis, keepdims, dst=None):
@@ -228,8 +229,8 @@ def _count(x, axis):
 
 
 def _mean(out, x, *, axis, keepdims):
-    np.add.reduce(x, axis=axis, keepdims=keepdims, out=out)
-    np.divide(out, _count(x, axis), out=out)
+    total = np.add.reduce(x, axis=axis, keepdims=keepdims, out=out)
+    return np.divide(total, _count(x, axis), out=out)
 
 
 def _mean_vjp(g, out, x, *, axis, keepdims, dst=None):
@@ -245,7 +246,7 @@ def _mean_vjp(g, out, x, *, axis, keepdims, dst=None):
 
 
 def _max(out, x, *, axis, keepdims):
-    np.maximum.reduce(x, axis=axis, keepdims=keepdims, out=out)
+    return np.maximum.reduce(x, axis=axis, keepdims=keepdims, out=out)
 
 
 def _max_vjp(g, out, x, *, axis, keepdims, dst=None):

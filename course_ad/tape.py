@@ -587,10 +587,7 @@ class _Program:
                             f"returns shape {statements[self.out_slot].shape}")
         self._analyse()
         self.plan = self._plan_memory()
-        self.forward_steps = self._forward_steps()
-        self.reverse_steps = self._reverse_steps() if wrt is not None else []
-        if wrt is not None:
-            self._prepare_gradients()
+        self._compile()
 
     # which adjoints exist, and what reads what when
 
@@ -752,225 +749,299 @@ class _Program:
             if storage is not None:
                 self.adjs[slot] = view(storage)
 
-    # the sweeps as small functions
+    # the sweeps, written out as one straight-line Python function
 
-    def _forward_steps(self) -> list[Callable[[], None]]:
-        steps = []
-        by_position: dict[int, list[Guard]] = {}
-        for guard in self.tape.guards:
-            by_position.setdefault(guard.after, []).append(guard)
-        for guard in by_position.get(-1, []):
-            steps.append(_guard_step(guard, self.vals))
-        for s in self.tape.statements:
-            if s.rule is not None:
-                steps.append(self._forward_step(s))
-            for guard in by_position.get(s.slot, []) if s.slot >= 0 else []:
-                steps.append(_guard_step(guard, self.vals))
-        return steps
+    def _compile(self) -> None:
+        """Write the replay as Python source, one line per statement, and compile it once.
 
-    def _forward_step(self, s: Statement) -> Callable[[], None]:
-        vals, k, kernel = self.vals, s.slot, self.forward_kernels[s.slot]
-        fetch = _fetcher(s, vals)
-        params = s.params
-        if kernel is None:
-            rule = s.rule
-
-            def rule_step():
-                args, kwargs = fetch()
-                vals[k] = primal(rule, args, kwargs)
-            return rule_step
-        forward = kernel.forward
-        if kernel.view:
-            def view_step():
-                args, kwargs = fetch()
-                vals[k] = forward(None, *args, **kwargs)
-            return view_step
-        buffer = vals[k]
-        refs = [a.slot if isinstance(a, _Ref) else None for a in s.args]
-        if not params and not s.dynamic and len(refs) == 2 and None not in refs:
-            a, b = refs
-
-            def binary_step():
-                forward(buffer, vals[a], vals[b])
-            return binary_step
-        if not params and not s.dynamic and len(refs) == 1 and refs[0] is not None:
-            a = refs[0]
-
-            def unary_step():
-                forward(buffer, vals[a])
-            return unary_step
-
-        def kernel_step():
-            args, kwargs = fetch()
-            forward(buffer, *args, **kwargs)
-        return kernel_step
-
-    def _reverse_steps(self) -> list[Callable[[], None]]:
-        steps = []
+        This is the tape turned into a program (the lecture's source transformation): a
+        replay then runs no interpreter loop of its own, only the statements. ``source``
+        keeps the text, which ``Tape.source`` shows."""
         statements = self.tape.statements
+        self.names = _Namespace()
+        self.primal_names = [self._primal_name(s) for s in statements]
+        self.adjoint_names = [self._adjoint_name(s) for s in statements]
+        lines = []
+        for guard in self.tape.guards:  # guards on the arguments alone come first
+            if guard.after < self.m:
+                lines.append(self._guard_line(guard))
+        for s in statements[self.m:]:
+            lines.append(self._forward_line(s))
+            lines += [self._guard_line(guard) for guard in self._guards_after(s.slot)]
+        lines.append(f"value = {self._value_expression()}")
+        if self.wrt is not None:
+            lines += self._reverse_lines()
+            grads = "".join(f"{self.adjoint_names[i]}, " for i in self.wrt)
+            lines.append(f"return value, ({grads})")
+        else:
+            lines.append("return value")
+        arguments = ", ".join(self.primal_names[: self.m])
+        name = getattr(self.tape.function, "__name__", "f")
+        kind = "value and gradient" if self.wrt is not None else "value"
+        self.source = "\n".join([f"def replay({arguments}):",
+                                 f'    """{name}: {kind}, replayed from its tape"""']
+                                + ["    " + line for line in lines])
+        namespace = self.names.values
+        exec(compile(self.source, f"<tape of {name}>", "exec"), namespace)  # noqa: S102
+        self.replay = namespace["replay"]
+
+    def _guards_after(self, slot: int) -> list[Guard]:
+        return [g for g in self.tape.guards if g.after == slot]
+
+    def _primal_name(self, s: Statement) -> str:
+        if s.rule is None:
+            name = s.name if s.name.isidentifier() and not _reserved(s.name) else f"x{s.slot}"
+            return name
+        name = "v" + str(s.slot - self.m + 1)
+        if self.primal_storage[s.slot] is not None:  # a planned buffer: a global name
+            self.names.values[name] = self.vals[s.slot]
+        return name
+
+    def _adjoint_name(self, s: Statement) -> str:
+        name = self._primal_name_plain(s) + "_bar"
+        if self.adjoint_storage[s.slot] is not None:
+            self.names.values[name] = self.adjs[s.slot]
+        return name
+
+    def _primal_name_plain(self, s: Statement) -> str:
+        if s.rule is None:
+            return s.name if s.name.isidentifier() and not _reserved(s.name) else f"x{s.slot}"
+        return "v" + str(s.slot - self.m + 1)
+
+    def _arguments(self, s: Statement) -> list[str]:
+        """Each argument as an expression: a value's name or a constant."""
+        return [self.primal_names[a.slot] if isinstance(a, _Ref) else self.names.constant(a)
+                for a in s.args]
+
+    def _keywords(self, s: Statement) -> str:
+        """The statement's parameters as keyword arguments (integer arguments by name)."""
+        if not s.params:
+            return ""
+        params = dict(s.params)
+        parts = []
+        if s.dynamic:
+            index = params.pop("index")
+            items = [self.names.constant(i) for i in (index if isinstance(index, tuple)
+                                                      else (index,))]
+            for position, slot in s.dynamic:
+                items[position] = self.primal_names[slot]
+            parts.append("index=" + ("(" + ", ".join(items) + ",)" if isinstance(index, tuple)
+                                     else items[0]))
+        parts += [f"{key}={self.names.constant(value)}" for key, value in params.items()]
+        return ", ".join(parts)
+
+    def _call(self, function: Callable, s: Statement, *lead: str, extra: str = "") -> str:
+        parts = list(lead) + self._arguments(s)
+        keywords = self._keywords(s)
+        parts += [p for p in (keywords, extra) if p]
+        return f"{self.names.function(function)}({', '.join(parts)})"
+
+    def _forward_line(self, s: Statement) -> str:
+        name, kernel = self.primal_names[s.slot], self.forward_kernels[s.slot]
+        comment = f"  # {s.name} = {self.tape.expression(s)}"
+        scalar_kernel = self.kernels[s.slot]
+        if kernel is None and scalar_kernel is not None and not scalar_kernel.view and any(
+                isinstance(a, _Ref) and self.tape.statements[a.slot].is_array for a in s.args):
+            # a scalar from arrays (a full sum or mean): the kernel, returning a new number
+            return f"{name} = {self._call(scalar_kernel.forward, s, 'None')}{comment}"
+        if kernel is None:
+            rule = self.names.bind(f"_rule_{s.rule.name}", s.rule)
+            args = self._arguments(s)
+            keywords = self._keywords(s)
+            params = f"dict({keywords})" if keywords else "{}"
+            tuple_text = "(" + "".join(f"{a}, " for a in args) + ")"
+            return f"{name} = {self.names.function(primal)}({rule}, {tuple_text}, {params})" + (
+                comment)
+        if kernel.view:
+            return f"{name} = {self._call(kernel.forward, s, 'None')}{comment}"
+        return f"{self._call(kernel.forward, s, name)}{comment}"
+
+    def _guard_line(self, guard: Guard) -> str:
+        check = self.names.bind("_guard", _guard_check(guard))
+        operands = [self.primal_names[a.slot] if isinstance(a, _Ref) else self.names.constant(a)
+                    for a in guard.operands]
+        return f"{check}({', '.join(operands)})  # guard: {guard.text}"
+
+    def _value_expression(self) -> str:
+        if self.out_slot is None:
+            return self.names.constant(self.tape.output)
+        name = self.primal_names[self.out_slot]
+        if self.tape.statements[self.out_slot].is_array or self.kinds[self.out_slot] != "rule":
+            return f"{self.names.function(_export)}({name})"
+        return name
+
+    def _reverse_lines(self) -> list[str]:
+        statements = self.tape.statements
+        lines = []
+        for i in self.wrt:  # the returned gradients: new arrays each call
+            spec = self.tape.inputs[i]
+            if not self.has_adjoint[i]:
+                make = (functools.partial(np.zeros, spec.shape, spec.dtype)
+                        if spec.kind == "array" else float)
+            elif spec.kind == "array" and i != self.out_slot:
+                make = functools.partial(np.empty, spec.shape, spec.dtype)
+            else:
+                continue
+            lines.append(f"{self.adjoint_names[i]} = {self.names.bind('_fresh', make)}()")
+        if self.out_slot is None or not self.has_adjoint[self.out_slot]:
+            return lines
+        out = statements[self.out_slot]
+        one = np.ones((), out.dtype)[()]
+        seed = (functools.partial(np.full, out.shape, one) if self.out_slot < self.m else one)
+        seed_name = self.names.bind("_seed", seed)
+        lines.append(f"{self.adjoint_names[self.out_slot]} = {seed_name}"
+                     + ("()" if callable(seed) else "")
+                     + f"  # {self.adjoint_names[self.out_slot]} = 1, the seed")
         for s in reversed(statements[self.m:]):
             if not self.has_adjoint[s.slot]:
                 continue
             for position, a in enumerate(s.args):
                 if (isinstance(a, _Ref) and self.has_adjoint[a.slot]
                         and _differentiable(s, position)):
-                    step = self._contribution_step(s, position, a.slot)
-                    if step is not None:
-                        steps.append(step)
-        return steps
+                    lines += self._adjoint_lines(s, position, a.slot)
+        return lines
 
-    def _contribution_step(self, s: Statement, position: int, p: int):
+    def _adjoint_lines(self, s: Statement, position: int, p: int) -> list[str]:
         """v̄ₚ += v̄ₖ ∂vₖ/∂vₚ for one argument of statement k, into v̄ₚ's buffer."""
         k = s.slot
-        if (k, position) in self.handover:
-            return None  # v̄ₚ already lives in v̄ₖ's buffer: nothing to compute
-        vals, adjs = self.vals, self.adjs
-        fetch = _fetcher(s, vals)
+        g, out = self.adjoint_names[k], self.primal_names[k]
+        target_name = self.adjoint_names[p]
         target = self.tape.statements[p]
+        comment = f"  # {target_name} += {g} ∂{out}/∂{self.primal_names[p]}"
+        if (k, position) in self.handover:
+            return [f"# {target_name} += {g} ∂{out}/∂{self.primal_names[p]}: {target_name} "
+                    f"is {g}'s buffer, nothing to add"]
         first = self.contributions[p][0][:2] == (k, position)
-        pooled = target.is_array  # pooled or fresh-per-call buffer; else a scalar
+        pooled = target.is_array
         kernel = self.kernels[k]
-        if kernel is None or not (pooled or s.is_array):  # scalars: the rule's plain arithmetic
-            rule = s.rule
-
-            def contribution(dst):
-                args, kwargs = fetch()
-                return rule.cotangent(position, adjs[k], vals[k], args, kwargs)
-            shape = None  # only known when it runs
+        if kernel is None or not (pooled or s.is_array):  # scalars: the rule's arithmetic
+            rule = self.names.bind(f"_rule_{s.rule.name}", s.rule)
+            args = "(" + "".join(f"{a}, " for a in self._arguments(s)) + ")"
+            keywords = self._keywords(s)
+            params = f"dict({keywords})" if keywords else "{}"
+            contribution = f"{rule}.cotangent({position}, {g}, {out}, {args}, {params})"
+            shape = None
         else:
             vjp = kernel.vjp[position]
-            if s.params or s.dynamic:
-                def contribution(dst):
-                    args, kwargs = fetch()
-                    return vjp(adjs[k], vals[k], *args, dst=dst, **kwargs)
-            else:
-                def contribution(dst):
-                    return vjp(adjs[k], vals[k], *fetch()[0], dst=dst)
+            contribution = self._call(vjp, s, g, out)
             shape = _contribution_shape(s, position)
         if not pooled:
-            def scalar_step():
-                c = contribution(None)
-                if np.shape(c) != ():
-                    c = np.add.reduce(c, axis=None)
-                c = c[()] if isinstance(c, np.ndarray) else c
-                adjs[p] = c if first else adjs[p] + c
-            return scalar_step
+            total = f"{self.names.function(_scalar)}({contribution})"
+            return [f"{target_name} = {total}" + ("" if first else f" + {target_name}")
+                    + comment]
         pshape = target.shape
-        refs = [a.slot if isinstance(a, _Ref) else None for a in s.args]
-        if (shape == pshape and first and kernel is not None and not s.params
-                and not s.dynamic and len(refs) == 2 and None not in refs):
-            # the most common adjoint statement, with nothing in between: v̄ₚ = vjp(v̄ₖ, …)
-            vjp, (a, b) = kernel.vjp[position], refs
-
-            def direct_write_step():
-                vjp(adjs[k], vals[k], vals[a], vals[b], dst=adjs[p])
-            return direct_write_step
         if shape == pshape:
             if first:
-                def write_step():
-                    contribution(adjs[p])
-                return write_step
-            add_into = kernel.add_into[position] if kernel and kernel.add_into else None
+                return [self._call(kernel.vjp[position], s, g, out, extra=f"dst={target_name}")
+                        + comment]
+            add_into = kernel.add_into[position] if kernel.add_into else None
             if add_into is not None:
-                def add_into_step():
-                    args, kwargs = fetch()
-                    add_into(adjs[k], vals[k], *args, target=adjs[p], **kwargs)
-                return add_into_step
-
-            def add_step():
-                np.add(adjs[p], contribution(None), out=adjs[p])
-            return add_step
-        if shape is not None and kernel.vjp[position] in (IDENTITY, NEGATE):
-            # ±v̄ summed back: sum first, then negate the small result
-            axes, kept = _reduction(shape, pshape)
+                return [self._call(add_into, s, g, out, extra=f"target={target_name}")
+                        + comment]
+            return [f"np.add({target_name}, {contribution}, out={target_name})" + comment]
+        if shape is None:
+            fix = self.names.function(unbroadcast)
+            summed = f"{fix}({contribution}, {pshape!r})"
+            if first:
+                return [f"np.copyto({target_name}, {summed})" + comment]
+            return [f"np.add({target_name}, {summed}, out={target_name})" + comment]
+        axes, kept = _reduction(shape, pshape)
+        view = target_name if kept == pshape else f"{target_name}.reshape({kept!r})"
+        if kernel.vjp[position] in (IDENTITY, NEGATE):  # ±v̄ summed back: sum, then negate
             negate = kernel.vjp[position] is NEGATE
             if first:
-                def sum_step():
-                    view = adjs[p].reshape(kept)
-                    np.add.reduce(adjs[k], axis=axes, out=view)
-                    if negate:
-                        np.negative(view, out=view)
-                return sum_step
-
-            def sum_add_step():
-                view = adjs[p].reshape(kept)
-                (np.subtract if negate else np.add)(view, np.add.reduce(adjs[k], axis=axes),
-                                                    out=view)
-            return sum_add_step
-        if shape is not None:
-            axes, kept = _reduction(shape, pshape)
-            if first:
-                def reduce_step():
-                    np.add.reduce(contribution(None), axis=axes, out=adjs[p].reshape(kept))
-                return reduce_step
-
-            def reduce_add_step():
-                view = adjs[p].reshape(kept)
-                np.add(view, np.add.reduce(contribution(None), axis=axes), out=view)
-            return reduce_add_step
-
-        def general_step():
-            c = unbroadcast(contribution(None), pshape)
-            if first:
-                np.copyto(adjs[p], c)
-            else:
-                np.add(adjs[p], c, out=adjs[p])
-        return general_step
+                lines = [f"np.add.reduce({g}, axis={axes!r}, out={view})" + comment]
+                if negate:
+                    lines.append(f"np.negative({target_name}, out={target_name})")
+                return lines
+            ufunc = "np.subtract" if negate else "np.add"
+            return [f"{ufunc}({view}, np.add.reduce({g}, axis={axes!r}), out={view})" + comment]
+        if first:
+            return [f"np.add.reduce({contribution}, axis={axes!r}, out={view})" + comment]
+        return [f"np.add({view}, np.add.reduce({contribution}, axis={axes!r}), out={view})"
+                + comment]
 
     # one replay
 
     def run(self, inputs: list[Any], gradient: bool) -> tuple[Any, Any]:
-        vals, m = self.vals, self.m
-        vals[:m] = inputs
-        try:
-            for step in self.forward_steps:
-                step()
-            value = self._export_value()
-            if not gradient:
-                return value, None
-            return value, self._gradients()
-        finally:
-            vals[:m] = [None] * m  # do not keep the caller's arrays alive
+        result = self.replay(*inputs)
+        return result if gradient else (result, None)
 
-    def _export_value(self) -> Any:
-        if self.out_slot is None:
-            return self.tape.output
-        value = self.vals[self.out_slot]
-        if isinstance(value, np.ndarray):
-            return value[()] if value.ndim == 0 else np.array(value)
-        return value
 
-    def _gradients(self) -> tuple[Any, ...]:
-        adjs = self.adjs
-        for i, make in self.fresh:  # the returned gradients: new arrays each call
-            adjs[i] = make()
-        if self.seed is not None:
-            adjs[self.out_slot] = self.seed() if callable(self.seed) else self.seed
-            for step in self.reverse_steps:
-                step()
-        grads = tuple([adjs[i] for i in self.wrt])
-        for i in self.wrt:
-            adjs[i] = None
-        return grads
+class _Namespace:
+    """The global names of a compiled replay: buffers, kernels, rules and constants."""
 
-    def _prepare_gradients(self) -> None:
-        """What each call starts the reverse sweep with: fresh gradient arrays and the seed."""
-        statements = self.tape.statements
-        self.fresh = []
-        for i in self.wrt:
-            spec = self.tape.inputs[i]
-            if not self.has_adjoint[i]:
-                self.fresh.append((i, functools.partial(np.zeros, spec.shape, spec.dtype)
-                                   if spec.kind == "array" else float))
-            elif spec.kind == "array" and i != self.out_slot:
-                self.fresh.append((i, functools.partial(np.empty, spec.shape, spec.dtype)))
-        self.seed = None
-        if self.out_slot is not None and self.has_adjoint[self.out_slot]:
-            out = statements[self.out_slot]
-            one = np.ones((), out.dtype)[()]
-            # f returned one of its arguments: its gradient is the seed itself, a fresh array
-            self.seed = (functools.partial(np.full, out.shape, one) if self.out_slot < self.m
-                         else one)
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {"np": np}
+        self._ids: dict[int, str] = {}
+
+    def bind(self, prefix: str, value: Any) -> str:
+        key = id(value)
+        if key in self._ids and self.values.get(self._ids[key]) is value:
+            return self._ids[key]
+        name = prefix if prefix not in self.values else None
+        count = 1
+        while name is None:
+            candidate = f"{prefix}_{count}"
+            name = candidate if candidate not in self.values else None
+            count += 1
+        self.values[name] = value
+        self._ids[key] = name
+        return name
+
+    def function(self, function: Callable) -> str:
+        key = id(function)
+        if key not in self._ids:
+            self._ids[key] = self.bind("_" + (function.__name__.lstrip("_") or "fn"), function)
+        return self._ids[key]
+
+    def constant(self, value: Any) -> str:
+        """A literal for small numbers and tuples of them; a bound name otherwise."""
+        if _literal(value):
+            return repr(value)
+        return self.bind("_const", value)
+
+
+def _literal(value: Any) -> bool:
+    if value is None or type(value) in (bool, int):
+        return True
+    if type(value) is float:
+        return np.isfinite(value)
+    if type(value) is tuple:
+        return all(_literal(v) for v in value)
+    return False
+
+
+def _reserved(name: str) -> bool:
+    return (name in ("np", "value", "replay") or name.endswith("_bar")
+            or name.startswith("_") or (name[:1] == "v" and name[1:].isdigit())
+            or (name[:1] == "x" and name[1:].isdigit()))
+
+
+def _export(value: Any) -> Any:
+    """The returned value, never a buffer of the tape (a 0-d array becomes a number)."""
+    if isinstance(value, np.ndarray):
+        return value[()] if value.ndim == 0 else np.array(value)
+    return value
+
+
+def _scalar(value: Any) -> Any:
+    if np.shape(value) != ():
+        value = np.add.reduce(value, axis=None)
+    return value[()] if isinstance(value, np.ndarray) else value
+
+
+def _guard_check(guard: Guard) -> Callable[..., None]:
+    fn, kwargs, expected = guard.fn, guard.kwargs, guard.expected
+
+    def check_guard(*operands):
+        result = fn(*operands, **kwargs)
+        if not _same(result, expected):
+            raise TapeGuardError(
+                f"tape: the branch at {guard.text} went the other way on these inputs "
+                f"(recorded {_short_param(expected)}, now {_short_param(result)}); the tape "
+                "holds one path through the function: record a new tape for these inputs")
+    return check_guard
 
 
 def _choose_kernel(s: Statement, statements: list[Statement]) -> Kernel | None:
@@ -1002,57 +1073,6 @@ def _reduction(have: tuple[int, ...], want: tuple[int, ...]) -> tuple[tuple, tup
                                       if n == 1 and have[lead + i] != 1)
     kept = tuple(n for i, n in enumerate(have) if i not in axes)
     return axes, kept
-
-
-def _fetcher(s: Statement, vals: list[Any]) -> Callable[[], tuple[tuple, dict]]:
-    """A function giving the statement's arguments and parameters for this replay."""
-    args = s.args
-    params = s.params
-    if s.dynamic:
-        template = list(params["index"]) if isinstance(params["index"], tuple) else [
-            params["index"]]
-        dynamic = s.dynamic
-        as_tuple = isinstance(params["index"], tuple)
-
-        def fetch_dynamic():
-            items = list(template)
-            for position, slot in dynamic:
-                items[position] = vals[slot]
-            kwargs = dict(params)
-            kwargs["index"] = tuple(items) if as_tuple else items[0]
-            return tuple(vals[a.slot] if isinstance(a, _Ref) else a for a in args), kwargs
-        return fetch_dynamic
-    refs = [a.slot if isinstance(a, _Ref) else None for a in args]
-    # the common shapes of a statement, spelled out: this runs once per statement per sweep
-    if refs == [refs[0]] and refs[0] is not None:
-        a = refs[0]
-        return lambda: ((vals[a],), params)
-    if len(refs) == 2 and None not in refs:
-        a, b = refs
-        return lambda: ((vals[a], vals[b]), params)
-    if len(refs) == 2 and refs[0] is not None:
-        a, constant = refs[0], args[1]
-        return lambda: ((vals[a], constant), params)
-    if len(refs) == 2 and refs[1] is not None:
-        constant, b = args[0], refs[1]
-        return lambda: ((constant, vals[b]), params)
-
-    def fetch():
-        return tuple(vals[a.slot] if isinstance(a, _Ref) else a for a in args), params
-    return fetch
-
-
-def _guard_step(guard: Guard, vals: list[Any]) -> Callable[[], None]:
-    operands, fn, kwargs, expected = guard.operands, guard.fn, guard.kwargs, guard.expected
-
-    def check_guard():
-        result = fn(*(vals[a.slot] if isinstance(a, _Ref) else a for a in operands), **kwargs)
-        if not _same(result, expected):
-            raise TapeGuardError(
-                f"tape: the branch at {guard.text} went the other way on these inputs "
-                f"(recorded {_short_param(expected)}, now {_short_param(result)}); the tape "
-                "holds one path through the function: record a new tape for these inputs")
-    return check_guard
 
 
 def _same(result: Any, expected: Any) -> bool:
