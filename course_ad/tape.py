@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .dispatch import Traced, new_level, primal, primal_value
+from .dispatch import Traced, new_level, primal_value
 from .graph import INFIX, _short, subscript
 from .kernels import IDENTITY, NEGATE, Kernel, kernel_for
 from .ops import _INSPECTION, _NOT_DIFFERENTIABLE_UFUNCS, unbroadcast
@@ -342,6 +342,11 @@ class Tape:
     def grad(self, *args: Any, argnums: Argnums = 0) -> Any:
         """∇f at args (a tuple of gradients when ``argnums`` is a tuple)."""
         return self.value_and_grad(*args, argnums=argnums)[1]
+
+    def source(self, argnums: Argnums | None = None) -> str:
+        """The replay as the Python function it is compiled to: the forward statements, then
+        (with ``argnums``) the adjoint statements, each commented with its trace line."""
+        return self._program(None if argnums is None else self._argnums(argnums)[0]).source
 
     def memory_plan(self, argnums: Argnums | None = None) -> MemoryPlan:
         """The buffers of a value-only replay (``argnums=None``) or of value_and_grad."""
@@ -830,11 +835,12 @@ class _Program:
         parts += [f"{key}={self.names.constant(value)}" for key, value in params.items()]
         return ", ".join(parts)
 
-    def _call(self, function: Callable, s: Statement, *lead: str, extra: str = "") -> str:
+    def _call(self, function: Callable, s: Statement, *lead: str, extra: str = "",
+              name: str = "") -> str:
         parts = list(lead) + self._arguments(s)
         keywords = self._keywords(s)
         parts += [p for p in (keywords, extra) if p]
-        return f"{self.names.function(function)}({', '.join(parts)})"
+        return f"{self.names.function(function, name)}({', '.join(parts)})"
 
     def _forward_line(self, s: Statement) -> str:
         name, kernel = self.primal_names[s.slot], self.forward_kernels[s.slot]
@@ -844,14 +850,9 @@ class _Program:
                 isinstance(a, _Ref) and self.tape.statements[a.slot].is_array for a in s.args):
             # a scalar from arrays (a full sum or mean): the kernel, returning a new number
             return f"{name} = {self._call(scalar_kernel.forward, s, 'None')}{comment}"
-        if kernel is None:
-            rule = self.names.bind(f"_rule_{s.rule.name}", s.rule)
-            args = self._arguments(s)
-            keywords = self._keywords(s)
-            params = f"dict({keywords})" if keywords else "{}"
-            tuple_text = "(" + "".join(f"{a}, " for a in args) + ")"
-            return f"{name} = {self.names.function(primal)}({rule}, {tuple_text}, {params})" + (
-                comment)
+        if kernel is None:  # the rule's own primal function
+            primal_name = f"{s.rule.name}_primal"
+            return f"{name} = {self._call(s.rule.primal, s, name=primal_name)}{comment}"
         if kernel.view:
             return f"{name} = {self._call(kernel.forward, s, 'None')}{comment}"
         return f"{self._call(kernel.forward, s, name)}{comment}"
@@ -915,11 +916,10 @@ class _Program:
         pooled = target.is_array
         kernel = self.kernels[k]
         if kernel is None or not (pooled or s.is_array):  # scalars: the rule's arithmetic
-            rule = self.names.bind(f"_rule_{s.rule.name}", s.rule)
-            args = "(" + "".join(f"{a}, " for a in self._arguments(s)) + ")"
-            keywords = self._keywords(s)
-            params = f"dict({keywords})" if keywords else "{}"
-            contribution = f"{rule}.cotangent({position}, {g}, {out}, {args}, {params})"
+            if s.rule.variadic:
+                contribution = self._call(s.rule.vjp[0], s, g, out, extra=f"argnum={position}")
+            else:
+                contribution = self._call(s.rule.vjp[position], s, g, out)
             shape = None
         else:
             vjp = kernel.vjp[position]
@@ -989,10 +989,11 @@ class _Namespace:
         self._ids[key] = name
         return name
 
-    def function(self, function: Callable) -> str:
+    def function(self, function: Callable, name: str = "") -> str:
         key = id(function)
         if key not in self._ids:
-            self._ids[key] = self.bind("_" + (function.__name__.lstrip("_") or "fn"), function)
+            name = name or getattr(function, "__name__", "").lstrip("_")
+            self._ids[key] = self.bind("_" + (name if name.isidentifier() else "fn"), function)
         return self._ids[key]
 
     def constant(self, value: Any) -> str:
