@@ -8,7 +8,9 @@ the adjoint statements v̄ⱼ += v̄ᵢ ∂φᵢ/∂vⱼ run backwards.
 
 Because shapes are fixed, memory is planned once (``course_ad.plan``): each stored value
 gets a preallocated buffer, numpy writes into it with ``out=``, and buffers are reused as
-soon as no later statement, forward or reverse, still reads their value.
+soon as no later statement, forward or reverse, still reads their value. The planned sweeps
+are then written out as one straight-line Python function (``Tape.source`` shows it): the
+adjoint program, as a source-transformation tool would write it.
 
 A trace is one path through ``f``. Every comparison made on a traced value while recording
 (``x > 0``, ``if x:``, ``np.sign(x)``, ...) is kept as a *guard*; a replay checks each guard
@@ -566,8 +568,8 @@ def _short_param(value: Any) -> str:
 
 
 class _Program:
-    """The forward sweep (and, for a gradient, the reverse sweep) of a tape as a list of
-    small functions over planned buffers. ``wrt`` is None for a value-only replay."""
+    """The forward sweep (and, for a gradient, the reverse sweep) of a tape, planned against
+    buffers and compiled to one Python function. ``wrt`` is None for a value-only replay."""
 
     def __init__(self, tape: Tape, wrt: tuple[int, ...] | None) -> None:
         self.tape = tape
