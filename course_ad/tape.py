@@ -87,7 +87,7 @@ class Statement:
     args: tuple  # per argument: a _Ref or a constant
     params: dict
     value: Any  # the value recorded (for shapes, dtypes and the table)
-    dynamic: tuple = ()  # positions in params["index"] that are integer inputs: (pos, slot)
+    dynamic: tuple = ()  # parameters that are integer arguments: (key, tuple position, slot)
     arg_shapes: tuple = ()
 
     @property
@@ -291,8 +291,6 @@ class Tape:
             stack += list(node.parents)
         kept = list(leaves) + [n for n in nodes if id(n) in needed]
         slot_of = {id(obj): i for i, obj in enumerate(kept)}
-        index_inputs = {id(leaf): i for i, (leaf, spec) in enumerate(zip(leaves, self.inputs))
-                        if spec.kind == "index"}
         m = len(leaves)
         for i, spec in enumerate(self.inputs):
             self.statements.append(Statement(i, spec.name, None, (), {},
@@ -311,7 +309,7 @@ class Tape:
                         "without nesting, or do not tape it")
                 if not isinstance(value, _Ref):
                     _check_constant(value, node.op, example_args, self.inputs)
-            dynamic = _dynamic_index(node, index_inputs, example_args, self.inputs)
+            dynamic = _dynamic_params(node, leaves, example_args, self.inputs)
             shapes = tuple(np.shape(self.statements[a.slot].value) if isinstance(a, _Ref)
                            else np.shape(a) for a in args)
             self.statements.append(Statement(slot, subscript(slot - m + 1), node._rule,
@@ -424,10 +422,13 @@ class Tape:
         if s.rule.name == "getitem":
             index = s.params["index"]
             items = [_short_param(i) for i in (index if isinstance(index, tuple) else (index,))]
-            for position, slot in s.dynamic:  # an integer argument, replayed with new values
-                items[position] = self.statements[slot].name
+            for key, position, slot in s.dynamic:  # an integer argument, replayed anew
+                if key == "index":
+                    items[position or 0] = self.statements[slot].name
             return f"{operands[0]}[{', '.join(items)}]"
-        extra = [f"{k}={_short_param(v)}" for k, v in s.params.items()]
+        named = {key: self.statements[slot].name for key, position, slot in s.dynamic
+                 if position is None}
+        extra = [f"{k}={named.get(k) or _short_param(v)}" for k, v in s.params.items()]
         return f"{s.rule.name}({', '.join(operands + extra)})"
 
     def _kind(self, s: Statement) -> str:
@@ -528,21 +529,37 @@ def _check_constant(value: Any, op: str, example_args, specs) -> None:
                 "use the traced argument itself")
 
 
-def _dynamic_index(node, index_inputs: dict, example_args, specs) -> tuple:
-    """Where the index of a getitem is an integer argument: replayed with the new one."""
-    index = node._params.get("index") if node._params else None
-    if index is None:
-        return ()
-    items = index if isinstance(index, tuple) else (index,)
+def _dynamic_params(node, leaves: list, example_args, specs) -> tuple:
+    """Where a parameter (an index, cross-entropy's labels) is an integer argument: replayed
+    with the new one. Returns (key, position in a tuple or None, argument slot) triples."""
     found = []
-    for position, item in enumerate(items):
-        if isinstance(item, _IndexInput):
-            if id(item) not in index_inputs:
-                raise TapeError(_INDEX_ONLY.format(what="an array computed from it"))
-            found.append((position, index_inputs[id(item)]))
-        else:
-            _check_constant(item, node.op, example_args, specs)
+    for key, value in (node._params or {}).items():
+        items = value if isinstance(value, tuple) else (value,)
+        for position, item in enumerate(items):
+            slot = _integer_argument(item, leaves, specs)
+            if slot is not None:
+                found.append((key, position if isinstance(value, tuple) else None, slot))
+            else:
+                _check_constant(item, node.op, example_args, specs)
     return tuple(found)
+
+
+def _integer_argument(item: Any, leaves: list, specs) -> int | None:
+    """The slot of the integer argument ``item`` is (itself, or np.asarray of it), if any."""
+    if not isinstance(item, np.ndarray):
+        return None
+    for slot, (leaf, spec) in enumerate(zip(leaves, specs)):
+        if spec.kind != "index":
+            continue
+        if item is leaf:
+            return slot
+        if (type(item) is np.ndarray and item.shape == leaf.shape and item.dtype == leaf.dtype
+                and item.strides == leaf.strides
+                and item.__array_interface__["data"][0] == leaf.__array_interface__["data"][0]):
+            return slot  # np.asarray(y): the same memory, seen as a plain array
+    if isinstance(item, _IndexInput):
+        raise TapeError(_INDEX_ONLY.format(what="an array computed from it"))
+    return None
 
 
 def _describe(value: Any) -> str:
@@ -822,19 +839,19 @@ class _Program:
 
     def _keywords(self, s: Statement) -> str:
         """The statement's parameters as keyword arguments (integer arguments by name)."""
-        if not s.params:
-            return ""
-        params = dict(s.params)
         parts = []
-        if s.dynamic:
-            index = params.pop("index")
-            items = [self.names.constant(i) for i in (index if isinstance(index, tuple)
-                                                      else (index,))]
-            for position, slot in s.dynamic:
+        for key, value in s.params.items():
+            dynamic = [(position, slot) for k, position, slot in s.dynamic if k == key]
+            if not dynamic:
+                parts.append(f"{key}={self.names.constant(value)}")
+                continue
+            if not isinstance(value, tuple):
+                parts.append(f"{key}={self.primal_names[dynamic[0][1]]}")
+                continue
+            items = [self.names.constant(item) for item in value]
+            for position, slot in dynamic:
                 items[position] = self.primal_names[slot]
-            parts.append("index=" + ("(" + ", ".join(items) + ",)" if isinstance(index, tuple)
-                                     else items[0]))
-        parts += [f"{key}={self.names.constant(value)}" for key, value in params.items()]
+            parts.append(f"{key}=(" + "".join(f"{item}, " for item in items) + ")")
         return ", ".join(parts)
 
     def _call(self, function: Callable, s: Statement, *lead: str, extra: str = "",

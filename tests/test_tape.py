@@ -272,3 +272,17 @@ def test_the_replay_is_a_readable_adjoint_program(rng):
     assert "return value, (W1_bar, b1_bar, W2_bar, b2_bar, )" in source
     assert "nothing to add" in source  # an add's adjoint shares its cotangent's buffer
     assert "_bar" not in t.source()  # the value-only replay has no reverse sweep
+
+
+def test_cross_entropy_labels_are_replayed_too(rng):
+    def f(W, X, y):
+        return ad.cross_entropy(X @ W, y)
+
+    W, X = rng.standard_normal((3, 4)), rng.standard_normal((5, 3))
+    t = ad.tape(f, W, X, np.array([0, 1, 2, 3, 0]))
+    y = np.array([3, 3, 1, 0, 2])
+    value, g = t.value_and_grad(W, X, y)
+    expected_value, expected = ad.value_and_grad(f)(W, X, y)
+    assert value == pytest.approx(expected_value, rel=1e-12)
+    np.testing.assert_allclose(g, expected, rtol=1e-12)
+    assert "labels=y" in repr(t)
