@@ -113,3 +113,14 @@ def test_several_outputs_are_refused():
     pair = ad.checkpoint(lambda x: (x, x))
     with pytest.raises(TypeError, match="must return one array"):
         ad.grad(lambda x: pair(x)[0])(1.0)
+
+
+def test_a_tape_replays_through_a_checkpoint():
+    segment = ad.checkpoint(lambda x: ad.tanh(x) * 0.9)
+
+    def f(x):
+        return ad.sum(segment(segment(x)) ** 2)
+
+    t = ad.tape(f, np.linspace(-1.0, 1.0, 4))
+    x = np.linspace(-2.0, 2.0, 4)
+    np.testing.assert_allclose(t.grad(x), ad.grad(f)(x), rtol=1e-13)
