@@ -907,7 +907,8 @@ class _Program:
             return lines
         out = statements[self.out_slot]
         one = np.ones((), out.dtype)[()]
-        seed = (functools.partial(np.full, out.shape, one) if self.out_slot < self.m else one)
+        seed = (functools.partial(np.full, out.shape, one)
+                if self.out_slot < self.m and out.shape else one)
         seed_name = self.names.bind("_seed", seed)
         lines.append(f"{self.adjoint_names[self.out_slot]} = {seed_name}"
                      + ("()" if callable(seed) else "")
