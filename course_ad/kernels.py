@@ -208,12 +208,14 @@ def _matrices(shapes, params):
 
 
 def _sum(out, x, *, axis, keepdims):
+    if out is None:
+        return np.add.reduce(x, axis, None, None, keepdims)
     return np.add.reduce(x, axis=axis, keepdims=keepdims, out=out)
 
 
 def _sum_vjp(g, out, x, *, axis, keepdims, dst=None):
     """x̄ += v̄ broadcast back over the summed axes"""
-    if dst is not None and np.ndim(g) == 0:
+    if dst is not None and (type(g) is not np.ndarray or g.ndim == 0):
         dst.fill(g)
         return dst
     spread = _restored(g, x, axis, keepdims)
@@ -224,18 +226,22 @@ def _sum_vjp(g, out, x, *, axis, keepdims, dst=None):
 
 
 def _count(x, axis):
-    shape = np.shape(x)
-    return math.prod(shape) if axis is None else math.prod(shape[a] for a in axis)
+    if axis is None:
+        return x.size
+    shape = x.shape
+    return math.prod(shape[a] for a in axis)
 
 
 def _mean(out, x, *, axis, keepdims):
-    total = np.add.reduce(x, axis=axis, keepdims=keepdims, out=out)
-    return np.divide(total, _count(x, axis), out=out)
+    if out is None:
+        return np.add.reduce(x, axis, None, None, keepdims) / _count(x, axis)
+    np.add.reduce(x, axis=axis, keepdims=keepdims, out=out)
+    return np.divide(out, _count(x, axis), out=out)
 
 
 def _mean_vjp(g, out, x, *, axis, keepdims, dst=None):
     """x̄ += v̄ / n"""
-    if dst is not None and np.ndim(g) == 0:
+    if dst is not None and (type(g) is not np.ndarray or g.ndim == 0):
         dst.fill(g / _count(x, axis))
         return dst
     spread = _restored(g, x, axis, keepdims)
@@ -260,8 +266,9 @@ def _max_vjp(g, out, x, *, axis, keepdims, dst=None):
 def _max_vjp_add(g, out, x, *, axis, keepdims, target):
     """x̄ += v̄ at the arg max, added in place where x attains it (one ufunc, no product)"""
     hits = np.equal(x, _restored(out, x, axis, keepdims))
-    share = np.divide(_restored(g, x, axis, keepdims),
-                      np.add.reduce(hits, axis=axis, keepdims=True))
+    share = _restored(g, x, axis, keepdims)
+    if np.count_nonzero(hits) != out.size:  # ties: each of k maxima gets v̄ / k
+        share = np.divide(share, np.add.reduce(hits, axis=axis, keepdims=True))
     np.add(target, share, out=target, where=hits)
 
 

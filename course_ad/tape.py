@@ -1047,6 +1047,8 @@ def _export(value: Any) -> Any:
 
 
 def _scalar(value: Any) -> Any:
+    if type(value) is float or isinstance(value, np.generic):
+        return value
     if np.shape(value) != ():
         value = np.add.reduce(value, axis=None)
     return value[()] if isinstance(value, np.ndarray) else value
