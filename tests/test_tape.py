@@ -286,3 +286,19 @@ def test_cross_entropy_labels_are_replayed_too(rng):
     assert value == pytest.approx(expected_value, rel=1e-12)
     np.testing.assert_allclose(g, expected, rtol=1e-12)
     assert "labels=y" in repr(t)
+
+
+def test_in_place_through_a_transposed_view(rng):
+    """w = tᵀ + 1 may take t's buffer (t dies there) although it reads t transposed."""
+    def f(x):
+        t = x * 2.0
+        w = t.T + 1.0
+        return ad.sum(w * np.arange(12.0).reshape(4, 3))
+
+    x = rng.standard_normal((3, 4))
+    t = ad.tape(f, x)
+    plan = t.memory_plan()
+    assert len(plan.buffers) == 1 and len(plan.lifetimes) == 3  # t, w and the product share
+    x2 = rng.standard_normal((3, 4))
+    assert t(x2) == pytest.approx(f(x2), rel=1e-13)
+    np.testing.assert_allclose(t.grad(x2), ad.grad(f)(x2), rtol=1e-13)
