@@ -97,7 +97,7 @@ def run() -> list[dict]:
         got, ours = peers["course_ad tape"](X, y, params)
         assert np.isclose(got, expected) and all(np.allclose(a, b) for a, b in zip(ours, grads))
         times = best_times({k: (lambda s=s, X=X, y=y, p=params: s(X, y, p))
-                            for k, s in peers.items()}, seconds=1.5)
+                            for k, s in peers.items()}, seconds=2.0, rounds=25)
         base = times["hand-written numpy"]
         for name, t in times.items():
             results.append({"bench": f"(f) tape MLP step B={batch} H={hidden}", "case": name,
