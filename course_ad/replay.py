@@ -486,7 +486,13 @@ class Program:
                 return [f"np.copyto({target_name}, {summed})" + comment]
             return [f"np.add({target_name}, {summed}, out={target_name})" + comment]
         axes, kept = _reduction(shape, pshape)
-        view = target_name if kept == pshape else f"{target_name}.reshape({kept!r})"
+        if kept == pshape:
+            view = target_name
+        elif self.adjoint_storage[p] is not None:  # a planned buffer: its view made once
+            view = self.names.bind(f"{target_name}_as{len(kept)}d",
+                                   self.adjs[p].reshape(kept))
+        else:
+            view = f"{target_name}.reshape({kept!r})"
         if kernel.vjp[position] in (IDENTITY, NEGATE):  # ±v̄ summed back: sum, then negate
             negate = kernel.vjp[position] is NEGATE
             if first:
