@@ -176,7 +176,10 @@ def _tanh_vjp(g, out, x, *, dst=None):
 
 def _relu_vjp(g, out, x, *, dst=None):
     """x̄ += v̄ [v > 0]  (v > 0 exactly where x > 0, and v outlives x on the tape)"""
-    return np.multiply(g, out > 0.0, out=dst)
+    if dst is None:
+        return np.multiply(g, out > 0.0)
+    np.greater(out, 0.0, out=dst)  # the mask as 0.0 and 1.0, straight into the buffer
+    return np.multiply(dst, g, out=dst)
 
 
 def _same_shapes(shapes, params):
