@@ -240,8 +240,9 @@ class Program:
                 if not (isinstance(a, _Ref) and self.has_adjoint[a.slot]
                         and _differentiable(s, position)):
                     continue
-                reads = (kernel.reads[position] if kernel is not None
-                         else {"out"} | set(range(len(s.args))))
+                by_rule = kernel is None or not (statements[a.slot].is_array or s.is_array)
+                reads = ({"out"} | set(range(len(s.args))) if by_rule  # as _adjoint_lines does
+                         else kernel.reads[position])
                 for r in reads:
                     if r == "out":
                         read(self.roots[k], t)
