@@ -27,6 +27,8 @@ from .ops import (  # the primitives of rules_elementwise, rules_shape, ... (num
 )
 from .rules import RULES, JVP_RULES, VJP_RULES, MissingRuleError, Rule
 from .numerical import gradcheck, check_grads, numerical_gradient
+from .tape import tape
+from .checkpoint import checkpoint
 
 __version__ = "0.1.0"
 
@@ -43,5 +45,5 @@ __all__ = [
     "repeat", "roll", "sinh", "slogdet", "solve", "sort", "square", "squeeze", "std", "swapaxes",
     "tensordot", "tile", "trace", "tril", "triu", "var", "vstack", "where",
     "RULES", "JVP_RULES", "VJP_RULES", "MissingRuleError", "Rule",
-    "gradcheck", "check_grads", "numerical_gradient", "ops", "rules",
+    "gradcheck", "check_grads", "numerical_gradient", "ops", "rules", "tape", "checkpoint",
 ]
