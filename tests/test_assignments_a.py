@@ -1,11 +1,13 @@
 """Assignments 1-3 (numerical and symbolic, forward mode, reverse mode) as students meet them.
 
-Each notebook runs here cell by cell in one namespace, the way a kernel runs it top to
-bottom, with some answers replaced: correct alternatives must earn full marks, answers that
-approximate where the task asks for exact derivatives (difference quotients, the complex step)
-must fail, and a slip in one task must not fail the tasks built on it. Test cells state their
-facts with ``check``; in a kernel it compares with the ``expected`` the test gives, which is
-the value the reference solution records for the trusted judge.
+Each notebook runs here cell by cell in one namespace, the way the grading sandbox runs it
+(a test's visible and hidden parts apart, every ``check`` recorded as it would be sent out),
+with some answers replaced, and is judged as the trusted judge does: against the values the
+reference solution sent. Correct alternatives must earn full marks, answers that approximate
+where the task asks for exact derivatives (difference quotients, the complex step) must fail,
+and a slip in one task must not fail the tasks built on it. (The sandbox itself is tested in
+tests/test_sandbox.py and tests/test_trusted.py; `python -m course_ad try` runs these
+notebooks through it.)
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ import nbformat
 import numpy as np
 import pytest
 
+from course_ad.grading import checks
+from course_ad.grading.compare import compare, decode
+
 matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parent.parent
 MINE = ["01_numerical_symbolic", "02_forward_mode", "03_reverse_mode"]
 ALLOWED_IMPORTS = ("course_ad.grading", "course_ad.data", "course_ad.viz")
+HIDDEN = "### BEGIN HIDDEN TESTS"
 
 
 def notebook(assignment: str, where: str = "source") -> nbformat.NotebookNode:
@@ -35,38 +41,93 @@ def grade_id(cell) -> str:
 
 
 def run(assignment: str, where: str = "source", replace: dict[str, str] | None = None,
-        edits: dict[str, list[tuple[str, str]]] | None = None) -> dict[str, str]:
-    """Run every code cell in order; for each test cell, '' when it passed, else its error.
+        edits: dict[str, list[tuple[str, str]]] | None = None) -> dict[str, Outcome]:
+    """Run every code cell in order, each test's visible and hidden part apart, recording
+    every check the way the grading sandbox sends it out.
 
     ``replace`` swaps whole cells by grade id, ``edits`` replaces text inside them (each
     edit must apply, so a test cannot silently run the reference instead)."""
     namespace: dict = {"__name__": "__main__"}
-    results: dict[str, str] = {}
-    for cell in notebook(assignment, where).cells:
-        if cell.cell_type != "code":
-            continue
-        name = grade_id(cell)
-        source = (replace or {}).get(name, cell.source)
-        for old, new in (edits or {}).get(name, []):
-            assert old in source, f"the edit does not apply to {name}: {old!r}"
-            source = source.replace(old, new)
-        try:
-            exec(compile(source, name, "exec"), namespace)  # noqa: S102 - the notebook's cells
-            outcome = ""
-        except Exception as error:  # noqa: BLE001 - a failing cell is what we look at
-            outcome = f"{type(error).__name__}: {error}"
-        if cell.metadata.get("nbgrader", {}).get("grade"):
-            results[name] = outcome
-    return results
+    events: list[dict] = []
+    recorder = checks.Recorder(events.append)
+    outcomes: dict[str, Outcome] = {}
+    saved, checks._SINK = checks._SINK, recorder
+    try:
+        for cell in notebook(assignment, where).cells:
+            if cell.cell_type != "code":
+                continue
+            name = grade_id(cell)
+            source = (replace or {}).get(name, cell.source)
+            for old, new in (edits or {}).get(name, []):
+                assert old in source, f"the edit does not apply to {name}: {old!r}"
+                source = source.replace(old, new)
+            is_test = cell.metadata.get("nbgrader", {}).get("grade")
+            parts = source.split(HIDDEN) if is_test and HIDDEN in source else [source]
+            errors = []
+            for part, code in zip(("visible", "hidden"), parts):
+                recorder.begin(name, part)
+                events.clear()
+                try:
+                    exec(compile(code, name, "exec"), namespace)  # noqa: S102 - the cells
+                except Exception as error:  # noqa: BLE001 - a failing cell is what we look at
+                    errors.append(f"{type(error).__name__}: {error}")
+                if is_test:
+                    outcomes.setdefault(name, Outcome()).checks += list(events)
+            if is_test:
+                outcomes[name].errors = errors
+    finally:
+        checks._SINK = saved
+    return outcomes
+
+
+class Outcome:
+    """A test cell's run: the errors it raised and the checks it sent."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.checks: list[dict] = []
+
+
+def judged(assignment: str, outcomes: dict[str, Outcome]) -> dict[str, str]:
+    """Each test cell's verdict as the judge makes it: '' when it passed, else its messages.
+
+    Every check the reference solution sent must arrive and match the reference's value
+    under the recorded comparison, and the cell must raise nothing."""
+    if assignment not in REFERENCE_RUNS:
+        REFERENCE_RUNS[assignment] = run(assignment)
+    reference = REFERENCE_RUNS[assignment]
+    verdicts = {}
+    for name, outcome in outcomes.items():
+        sent = {(c["what"], c["n"]): c for c in outcome.checks}
+        messages = list(outcome.errors)
+        for want in reference[name].checks:
+            got = sent.get((want["what"], want["n"]))
+            if got is None:
+                messages.append(f"{want['what']}: this check was not reached")
+                continue
+            problem = compare(want["how"], want["what"], decode(got["got"]),
+                              decode(want["got"]), rtol=want["rtol"], atol=want["atol"],
+                              context=decode(want["context"]))
+            if problem:
+                messages.append(problem)
+        verdicts[name] = "\n".join(messages)
+    return verdicts
+
+
+def grade(assignment: str, where: str = "source", **changes) -> dict[str, str]:
+    return judged(assignment, run(assignment, where, **changes))
 
 
 def failed(results: dict[str, str]) -> list[str]:
     return sorted(name for name, outcome in results.items() if outcome)
 
 
+REFERENCE_RUNS: dict[str, dict[str, Outcome]] = {}
+
+
 @pytest.fixture(scope="module")
 def reference_runs() -> dict[str, dict[str, str]]:
-    return {assignment: run(assignment) for assignment in MINE}
+    return {assignment: grade(assignment) for assignment in MINE}
 
 
 # --------------------------------------------------------------------------------------
@@ -83,7 +144,7 @@ def test_instructor_version_passes_every_test(assignment, reference_runs):
 
 @pytest.mark.parametrize("assignment", MINE)
 def test_untouched_release_fails_every_test(assignment):
-    results = run(assignment, where="release")
+    results = grade(assignment, where="release")
     assert len(results) == 6
     assert failed(results) == sorted(results), results
 
@@ -123,6 +184,14 @@ def test_tests_state_facts_with_check_not_assert(assignment):
             assert "check(" in visible, f"{grade_id(cell)} has no visible check"
             assert not re.search(r"^\s*assert\b", cell.source, flags=re.M), grade_id(cell)
             assert "course_ad" not in cell.source
+            hidden = cell.source.split(HIDDEN)[1]
+            for call in ast.walk(ast.parse(hidden)):
+                if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "check":
+                    keywords = {k.arg: k for k in call.keywords}
+                    compares = not ({"at_most", "at_least"} & set(keywords)) and not (
+                        "how" in keywords and keywords["how"].value.value == "order")
+                    assert not compares or (len(call.args) == 2 and "expected" not in keywords), (
+                        f"{grade_id(cell)}: a hidden check shows its expected value")
 
 
 @pytest.mark.parametrize("assignment", MINE)
@@ -161,7 +230,7 @@ def numerical_gradient(f, x, h=1e-6):
     base = f(x)
     return np.array([(f(x + h * np.eye(len(x))[i]) - base) / h for i in range(len(x))])
 """
-    results = run("01_numerical_symbolic", replace={"task3": alternative})
+    results = grade("01_numerical_symbolic", replace={"task3": alternative})
     assert failed(results) == []
 
 
@@ -171,7 +240,7 @@ def numerical_gradient(f, x, h=1e-6):
     x = np.asarray(x, dtype=float)
     return np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))])
 """
-    results = run("01_numerical_symbolic", replace={"task3": central})
+    results = grade("01_numerical_symbolic", replace={"task3": central})
     assert failed(results) == ["test_task3"]
     assert "evaluations of f for a gradient in 5 variables: expected 6, got 10" in results[
         "test_task3"]
@@ -196,7 +265,7 @@ def test_01_total_cancellation_is_taught_with_the_notes_example():
 def test_01_best_step_is_not_charged_for_a_slip_in_task_1():
     """Issue 11, item 13: best_step runs with reference quotients in its hidden test."""
     wrong = [("return (f(x + h) - f(x - h)) / (2 * h)", "return (f(x + h) - f(x - h)) / h")]
-    results = run("01_numerical_symbolic", edits={"task1": wrong})
+    results = grade("01_numerical_symbolic", edits={"task1": wrong})
     assert failed(results) == ["test_task1"]
 
 
@@ -229,19 +298,20 @@ def lecture_trace(x1, x2, dx1, dx2):
     return [(3.0, 2.0), (0.1411, -1.98), (1.6487, 0.0), (1.3513, 2.0), (1.4924, 0.02),
             (2.0167, 3.0118)]
 """
-    results = run("02_forward_mode", replace={"task4": notes})
+    results = grade("02_forward_mode", replace={"task4": notes})
     assert failed(results) == ["test_task4"]
-    assert "expected 2.0166, got 2.0167" in results["test_task4"]
+    assert "v6 exactly (not the notes' 2.0167" in results["test_task4"]
+    assert "expected 2.01665, got 2.0167" in results["test_task4"]
 
 
 def test_02_a_trace_in_the_old_order_fails_with_a_readable_message():
     swapped = [("return [(v.value, v.tangent) for v in (v1, v2, v3, v4, v5, v6)]",
                 "return [(v.value, v.tangent) for v in (v1, v3, v2, v4, v5, v6)]")]
-    results = run("02_forward_mode", edits={"task4": swapped})
+    results = grade("02_forward_mode", edits={"task4": swapped})
     assert failed(results) == ["test_task4"]
     message = results["test_task4"]
     assert "v1..v6 against the table above" in message and "np.float64" not in message
-    assert "at index (1,) expected 0.1411, got 1.64872" in message
+    assert "at index (1,) expected 0.14112, got 1.64872" in message
 
 
 def test_02_correct_alternative_dual_earns_full_marks():
@@ -291,7 +361,7 @@ class Dual:
     def __rtruediv__(self, other):
         return Dual(other) / self
 '''
-    results = run("02_forward_mode", replace={"task1": alternative})
+    results = grade("02_forward_mode", replace={"task1": alternative})
     assert failed(results) == []
 
 
@@ -299,7 +369,7 @@ def test_02_difference_quotients_and_the_complex_step_fail_the_forward_mode_task
     """Issue 8, item 3: where forward mode is asked for, approximations fail."""
     finite = [("v = np.exp(u)\n    return v, v * du",
                "v = np.exp(u)\n    return v, (np.exp(u + 1e-6) - np.exp(u - 1e-6)) / 2e-6 * du")]
-    assert failed(run("02_forward_mode", edits={"task2": finite})) == ["test_task2"]
+    assert failed(grade("02_forward_mode", edits={"task2": finite})) == ["test_task2"]
     forward_differences = """
 def gradient_by_forward_passes(f, x):
     base = f(*[Dual(v) for v in x]).value
@@ -309,14 +379,14 @@ def gradient_by_forward_passes(f, x):
         gradient.append((f(*moved).value - base) / 1e-7)
     return gradient
 """
-    results = run("02_forward_mode", replace={"task5": forward_differences})
+    results = grade("02_forward_mode", replace={"task5": forward_differences})
     assert failed(results) == ["test_task5"]
     complex_step = """
 def gradient_by_forward_passes(f, x):
     return [f(*[Dual(v + (1e-20j if j == i else 0.0)) for j, v in enumerate(x)]).value.imag
             / 1e-20 for i in range(len(x))]
 """
-    results = run("02_forward_mode", replace={"task5": complex_step})
+    results = grade("02_forward_mode", replace={"task5": complex_step})
     assert failed(results) == ["test_task5"]
     assert "TypeError" in results["test_task5"]  # relu and |x| compare values: not complex
 
@@ -325,21 +395,21 @@ def test_02_a_slip_in_the_rules_is_named_where_the_trace_uses_them():
     """Issue 11, item 13: the hidden test runs the trace with reference rules; the visible
     test uses the student's and names them as the likely culprit."""
     wrong = [("return np.sin(u), np.cos(u) * du", "return np.sin(u), -np.cos(u) * du")]
-    results = run("02_forward_mode", edits={"task2": wrong})
+    results = grade("02_forward_mode", edits={"task2": wrong})
     assert failed(results) == ["test_task2", "test_task4"]
     assert "rules from tasks 1-2" in results["test_task4"]
     wrong = [("return np.log(u), du / u", "return np.log(u), du * u")]
-    results = run("02_forward_mode", edits={"task2": wrong})
+    results = grade("02_forward_mode", edits={"task2": wrong})
     assert failed(results) == ["test_task2"]  # the trace does not use log
 
 
 def test_02_a_slip_in_dual_is_named_where_later_tasks_use_it():
     wrong = [("return Dual(v, (self.tangent - v * other.tangent) / other.value)",
               "return Dual(v, (self.tangent + v * other.tangent) / other.value)")]
-    results = run("02_forward_mode", edits={"task1": wrong})
+    results = grade("02_forward_mode", edits={"task1": wrong})
     assert failed(results) == ["test_task1"]  # the division is not used after task 1
     wrong = [("return Dual(-self.value, -self.tangent)", "return Dual(-self.value, self.tangent)")]
-    results = run("02_forward_mode", edits={"task1": wrong})
+    results = grade("02_forward_mode", edits={"task1": wrong})
     assert "test_task1" in failed(results)
     for later in set(failed(results)) - {"test_task1"}:
         assert "Dual from task 1" in results[later] or "task 1" in results[later], results[later]
@@ -357,13 +427,13 @@ def test_03_rsub_written_as_negation_plus_other_earns_full_marks():
     edits = [(VAR_RSUB[0], "    def __rsub__(self, other):\n        return (-self) + other"),
              ("    def __neg__(self):\n        return Var(0.0) - self",
               "    def __neg__(self):\n        return self * -1.0")]
-    assert failed(run("03_reverse_mode", edits={"task3": edits})) == []
+    assert failed(grade("03_reverse_mode", edits={"task3": edits})) == []
 
 
 def test_03_a_sign_error_in_div_vjp_is_charged_once():
     """Issue 11, item 13: Var is tested with reference VJPs in its hidden test."""
     wrong = [("return g / y, -g * x / (y * y)", "return g / y, g * x / (y * y)")]
-    results = run("03_reverse_mode", edits={"task2": wrong})
+    results = grade("03_reverse_mode", edits={"task2": wrong})
     assert "test_task2" in failed(results) and "test_task3" not in failed(results)
     assert "div_vjp at g = 0.7, x = 1.3, y = -2.1" in results["test_task2"]
     assert "np.float64" not in results["test_task2"]
@@ -373,7 +443,7 @@ def test_03_a_wrong_order_is_reported_by_node_names():
     """Issue 11, item 14: the topological-order message names nodes."""
     wrong = [("            order.append(node)\n    return order",
               "            order.append(node)\n    return order[::-1]")]
-    results = run("03_reverse_mode", edits={"task4": wrong})
+    results = grade("03_reverse_mode", edits={"task4": wrong})
     assert "test_task4" in failed(results)
     assert "b is a parent of d but comes after it" in results["test_task4"]
 
@@ -385,11 +455,11 @@ adjoints = {"v6": 1, "v5": 1.3513, "v4": 2.8437, "v3": -2.8437, "v2": 1.3513,
             "v1": 1.5059, "v0": -13.7240, "v-1": 3.0118}
 baydin_gradient = [5.5, 1.7163]
 """
-    assert failed(run("03_reverse_mode", replace={"task1": notes})) == []
+    assert failed(grade("03_reverse_mode", replace={"task1": notes})) == []
     by_hand = notes.replace("-13.7240", "-13.7238")  # hand work with rounded entries
-    assert failed(run("03_reverse_mode", replace={"task1": by_hand})) == []
+    assert failed(grade("03_reverse_mode", replace={"task1": by_hand})) == []
     slip = notes.replace('"v3": -2.8437', '"v3": 2.8437')
-    results = run("03_reverse_mode", replace={"task1": slip})
+    results = grade("03_reverse_mode", replace={"task1": slip})
     assert failed(results) == ["test_task1"] and "adjoints['v3']" in results["test_task1"]
 
 
@@ -397,7 +467,7 @@ def test_03_backward_must_build_a_graph_for_second_derivatives():
     """Issue 11, item 16: create_graph; x³'' and e^v(e^v + 1)'' from the notes."""
     ignores_flag = [("output.grad = Var(1.0) if create_graph else 1.0", "output.grad = 1.0"),
                     ("node.vjp(node.grad, create_graph)", "node.vjp(node.grad)")]
-    results = run("03_reverse_mode", edits={"task5": ignores_flag})
+    results = grade("03_reverse_mode", edits={"task5": ignores_flag})
     assert failed(results) == ["test_task5"]
     text = "\n".join(c.source for c in notebook("03_reverse_mode").cells)
     assert "d²(x³)/dx²" in text and "d²/dv² e^v (e^v + 1)" in text
@@ -423,5 +493,5 @@ def chain_gradient(w, x):
     eye = np.eye(3)
     return y3(w), np.array([(y3(w + 1e-6 * e) - y3(w - 1e-6 * e)) / 2e-6 for e in eye])
 """
-    results = run("03_reverse_mode", replace={"task6": finite})
+    results = grade("03_reverse_mode", replace={"task6": finite})
     assert failed(results) == ["test_task6"]
