@@ -13,6 +13,9 @@ notebooks through it.)
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
+import json
 import re
 from pathlib import Path
 
@@ -495,3 +498,52 @@ def chain_gradient(w, x):
 """
     results = grade("03_reverse_mode", replace={"task6": finite})
     assert failed(results) == ["test_task6"]
+
+
+# --------------------------------------------------------------------------------------
+# The lecture notes' examples, graded (issue 11, items 10 and 21)
+# --------------------------------------------------------------------------------------
+
+
+def recorded_checks(assignment: str) -> list[str]:
+    """The facts the judge compares for an assignment, from references/ (what the release
+    recorded in the sandbox)."""
+    data = json.loads((ROOT / "references" / f"{assignment}.json").read_text())
+    return [c["what"] for checks_ in data["checks"].values() for c in checks_]
+
+
+@pytest.mark.parametrize(("assignment", "fact"), [
+    ("02_forward_mode", "Baydin et al.'s ln x1 + x1 x2 - sin x2"),
+    ("02_forward_mode", "forward passes for the gradient of √(x1² + x2²): one per input"),
+    ("02_forward_mode", "Jacobian of (x1 x2 + sin x1, x1 x2 + cos x2)"),
+    ("03_reverse_mode", "Baydin et al.'s ln x1 + x1 x2 - sin x2 at (2, 5), one backward sweep"),
+    ("03_reverse_mode", "√(x1² + x2²) at (3, 4): both partials from one backward sweep"),
+    ("03_reverse_mode", "the Jacobian of (x1 x2 + sin x1, x1 x2 + cos x2) at (1, 2)"),
+    ("03_reverse_mode", "<Jᵀȳ, ẋ> = <ȳ, J ẋ> (duality)"),
+    ("03_reverse_mode", "chain_gradient, random weights 0"),
+    ("03_reverse_mode", "d²(x³)/dx² at 2"),
+    ("03_reverse_mode", "d²/dv² e^v (e^v + 1) at 0.7 (the lecture notes' example)"),
+    ("03_reverse_mode", "adjoints['v0']"),
+    ("03_reverse_mode", "baydin_gradient"),
+    ("01_numerical_symbolic", "|estimates[0] - 2| at h = √ε: the digits are gone"),
+])
+def test_the_notes_examples_are_graded(assignment, fact):
+    assert any(fact in what for what in recorded_checks(assignment)), fact
+
+
+def test_01_shows_that_the_complex_step_rounds_and_breaks_on_abs():
+    """Issue 11, item 10: no cancellation, but it still rounds; not for non-analytic f."""
+    cells = notebook("01_numerical_symbolic").cells
+    text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    assert "still rounds" in text and "no round-off at all" not in text
+    assert "\\prod_{i=1}^n x_i" in text  # and the notes' ∏xᵢ in the swell lesson
+    namespace: dict = {"__name__": "__main__"}
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        for cell in cells:
+            if grade_id(cell) in ("setup", "given_complex_step"):
+                exec(cell.source, namespace)  # noqa: S102
+    lines = output.getvalue().splitlines()
+    differences = [float(line.rsplit(" ", 1)[1]) for line in lines[:3]]
+    assert any(d != 0 for d in differences) and all(abs(d) < 1e-15 for d in differences)
+    assert lines[3] == "complex step of |x| at x = -1: 0.0 (the truth is -1)"
