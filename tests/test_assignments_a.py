@@ -474,6 +474,8 @@ def test_03_backward_must_build_a_graph_for_second_derivatives():
     assert failed(results) == ["test_task5"]
     text = "\n".join(c.source for c in notebook("03_reverse_mode").cells)
     assert "d²(x³)/dx²" in text and "d²/dv² e^v (e^v + 1)" in text
+    # and the semantics of grad, contrasted with PyTorch's (issue 11, item 10)
+    assert "optimizer.zero_grad()" in text and "nothing accumulates across calls" in text
 
 
 def test_03_backward_is_tested_apart_from_var_and_the_order():
