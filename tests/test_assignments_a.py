@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from course_ad.grading import checks
+from course_ad.grading import sandbox as sandbox_module
 from course_ad.grading.compare import compare, decode
 
 matplotlib.use("Agg")
@@ -549,3 +550,41 @@ def test_01_shows_that_the_complex_step_rounds_and_breaks_on_abs():
     differences = [float(line.rsplit(" ", 1)[1]) for line in lines[:3]]
     assert any(d != 0 for d in differences) and all(abs(d) < 1e-15 for d in differences)
     assert lines[3] == "complex step of |x| at x = -1: 0.0 (the truth is -1)"
+
+
+# --------------------------------------------------------------------------------------
+# The same verdicts through the real trusted path (sandbox, split hidden part, judge)
+# --------------------------------------------------------------------------------------
+
+
+def submission(assignment: str, folder: Path, **changes: str) -> Path:
+    """The source notebook with answer cells replaced (grade id -> new source)."""
+    nb = notebook(assignment)
+    for cell in nb.cells:
+        if grade_id(cell) in changes:
+            cell.source = changes[grade_id(cell)]
+    path = folder / f"{assignment}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.skipif(bool(sandbox_module.unavailable_reason()),
+                    reason=sandbox_module.unavailable_reason() or "")
+def test_the_trusted_path_agrees_an_alternative_full_a_complex_step_loses_its_task(tmp_path):
+    from course_ad.grading.sandbox import Limits, Sandbox
+    from course_ad.grading.trusted import grade_notebook
+
+    box = Sandbox(Limits(cell_seconds=60))
+    var = next(c.source for c in notebook("03_reverse_mode").cells if grade_id(c) == "task3")
+    alternative = var.replace(VAR_RSUB[0], "    def __rsub__(self, other):\n"
+                                           "        return (-self) + other")
+    graded = grade_notebook(ROOT, "03_reverse_mode",
+                            submission("03_reverse_mode", tmp_path, task3=alternative), box)
+    assert (graded.score, graded.max_score) == (20, 20), graded.summary()
+    complex_step = (
+        "def gradient_by_forward_passes(f, x):\n"
+        "    return [f(*[Dual(v + (1e-20j if j == i else 0.0)) for j, v in enumerate(x)])"
+        ".value.imag / 1e-20 for i in range(len(x))]")
+    graded = grade_notebook(ROOT, "02_forward_mode",
+                            submission("02_forward_mode", tmp_path, task5=complex_step), box)
+    assert (graded.score, graded.max_score) == (17, 20), graded.summary()
