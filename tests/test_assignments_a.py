@@ -487,13 +487,18 @@ def test_03_backward_is_tested_apart_from_var_and_the_order():
     assert "class Plain" in hidden and "topological_order = reference_order" in hidden
 
 
-def test_03_chain_gradient_by_differences_fails():
+def test_03_chain_gradient_by_differences_or_the_complex_step_fails():
+    """Issue 8, item 3: the chain's gradient must come from a reverse sweep."""
     finite = """
-def chain_gradient(w, x):
+def sigmoid(t):
+    return 1 / (1 + np.exp(-t))
+
+
+def chain_gradient(w, x, activation=sigmoid):
     def y3(w):
         y = x
         for weight in w:
-            y = 1 / (1 + np.exp(-weight * y))
+            y = activation(weight * y)
         return y
     w = np.asarray(w, dtype=float)
     eye = np.eye(3)
@@ -501,6 +506,30 @@ def chain_gradient(w, x):
 """
     results = grade("03_reverse_mode", replace={"task6": finite})
     assert failed(results) == ["test_task6"]
+    complex_step = finite.replace(
+        "np.array([(y3(w + 1e-6 * e) - y3(w - 1e-6 * e)) / 2e-6 for e in eye])",
+        "np.array([np.imag(y3(w + 1e-20j * e)) / 1e-20 for e in eye])")
+    results = grade("03_reverse_mode", replace={"task6": complex_step})
+    assert failed(results) == ["test_task6"]
+    assert "leaky relu" in results["test_task6"] or "Error" in results["test_task6"]
+
+
+def test_02_a_complex_step_trace_fails_along_a_long_direction():
+    """A tangent is linear in the direction: a step of 1e-20 along (1e200, -3e199) is not."""
+    complex_step = """
+def lecture_trace(x1, x2, dx1, dx2):
+    a, b = x1 + 1e-20j * dx1, x2 + 1e-20j * dx2
+    v1 = a / b
+    v2 = np.sin(v1)
+    v3 = np.exp(b)
+    v4 = v1 - v3
+    v5 = v2 + v4
+    v6 = v5 * v4
+    return [(v.real, v.imag / 1e-20) for v in (v1, v2, v3, v4, v5, v6)]
+"""
+    results = grade("02_forward_mode", replace={"task4": complex_step})
+    assert failed(results) == ["test_task4"]
+    assert "along (1e+200, -3e+199)" in results["test_task4"]
 
 
 # --------------------------------------------------------------------------------------
@@ -523,7 +552,8 @@ def recorded_checks(assignment: str) -> list[str]:
     ("03_reverse_mode", "√(x1² + x2²) at (3, 4): both partials from one backward sweep"),
     ("03_reverse_mode", "the Jacobian of (x1 x2 + sin x1, x1 x2 + cos x2) at (1, 2)"),
     ("03_reverse_mode", "<Jᵀȳ, ẋ> = <ȳ, J ẋ> (duality)"),
-    ("03_reverse_mode", "chain_gradient, random weights 0"),
+    ("03_reverse_mode", "chain_gradient with sigmoid, random weights 0"),
+    ("03_reverse_mode", "chain_gradient with leaky relu, random weights 0"),
     ("03_reverse_mode", "d²(x³)/dx² at 2"),
     ("03_reverse_mode", "d²/dv² e^v (e^v + 1) at 0.7 (the lecture notes' example)"),
     ("03_reverse_mode", "adjoints['v0']"),
