@@ -345,7 +345,7 @@ def test_04_visible_failure_is_a_readable_message():
         "### BEGIN HIDDEN")[0]
     with pytest.raises(Exception) as error:
         exec(visible, namespace)
-    assert str(error.value).== "X̄ for Z = XW: 4 of 6 entries differ; at index (0, 0) expected 2, got -2"
+    assert str(error.value) == "X̄ for Z = XW: 4 of 6 entries differ; at index (0, 0) expected 2, got -2"
     assert "np.float64" not in str(error.value)
 
 
