@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-import numpy as np
 import pytest
 
 from course_ad.grading import checks
@@ -50,10 +49,11 @@ def released(text: str) -> str:
 
 
 def run(assignment: str, answers: dict[str, str] | None = None, *,
-        release: bool = False) -> dict[str, Any]:
+        release: bool = False, until: str = "") -> dict[str, Any]:
     """Execute the notebook (answers replaced by grade id, or all released) and record checks.
 
-    Returns {test grade id: (list of check events, error name or '')} and the namespace."""
+    Returns {test grade id: (list of check events, error name or '')} and the namespace;
+    ``until`` stops after that cell (the verdicts then cover the tests run so far)."""
     answers = answers or {}
     namespace: dict[str, Any] = {"__name__": "__main__"}
     results: dict[str, Any] = {}
@@ -83,6 +83,8 @@ def run(assignment: str, answers: dict[str, str] | None = None, *,
                 results[meta["grade_id"]] = (list(events), error)
             results.setdefault("_printed", {})[meta["grade_id"]] = out.getvalue() if not error \
                 else ""
+            if meta["grade_id"] == until:
+                break
     finally:
         checks._SINK = saved
         matplotlib.pyplot.close("all")
@@ -107,6 +109,8 @@ def verdicts(assignment: str, result: dict[str, Any]) -> dict[str, str]:
         if test.startswith("_"):
             continue
         want_events, want_error = outcome
+        if test not in result:
+            continue
         assert not want_error, f"the reference fails {test}: {want_error}"
         got_events, error = result[test]
         if error:
@@ -345,7 +349,8 @@ def test_04_visible_failure_is_a_readable_message():
         "### BEGIN HIDDEN")[0]
     with pytest.raises(Exception) as error:
         exec(visible, namespace)
-    assert str(error.value) == "X̄ for Z = XW: 4 of 6 entries differ; at index (0, 0) expected 2, got -2"
+    assert str(error.value) == ("X̄ for Z = XW: 4 of 6 entries differ; at index (0, 0) "
+                                "expected 2, got -2")
     assert "np.float64" not in str(error.value)
 
 
@@ -354,4 +359,426 @@ def test_04_random_directions_are_random_and_agree():
     rows = re.findall(r"⟨X̄, V⟩ = ([-+.\d]+), central difference ([-+.\d]+)", printed)
     assert len(rows) == 3
     assert all(abs(float(a) - float(b)) < 1e-7 * max(1, abs(float(a))) for a, b in rows)
-    assert "random" in source(next(c for c in load("04_tensors") if grade_id(c) == "random_directions"))
+    given = next(c for c in load("04_tensors") if grade_id(c) == "random_directions")
+    assert "rng.standard_normal(X.shape)" in source(given)
+
+
+# ----------------------------------------------------------------- 05: training an MLP
+
+def _answer(assignment: str, task: str) -> str:
+    return source(next(c for c in load(assignment) if grade_id(c) == task))
+
+
+TENSOR_KAHN = '''
+class Tensor:
+    def __init__(self, value, parents=(), vjp=None):
+        self.value = np.asarray(value, dtype=float)
+        self.parents = tuple(parents)
+        self.vjp = vjp
+        self.grad = None
+
+    def _wrap(self, other):
+        return other if isinstance(other, Tensor) else Tensor(other)
+
+    def __add__(self, other):
+        other = self._wrap(other)
+        shapes = self.value.shape, other.value.shape
+        return Tensor(np.add(self.value, other.value), [self, other],
+                      lambda g: [unbroadcast(g, s) for s in shapes])
+
+    def __radd__(self, other):
+        return self._wrap(other) + self
+
+    def __matmul__(self, other):
+        other = self._wrap(other)
+        x, w = self.value, other.value
+        return Tensor(np.matmul(x, w), [self, other],
+                      lambda g: [np.matmul(g, w.T), np.matmul(x.T, g)])
+
+    def relu(self):
+        mask = (self.value > 0).astype(float)
+        return Tensor(self.value * mask, [self], lambda g: [g * mask])
+
+    def sum(self):
+        shape = self.value.shape
+        return Tensor(np.sum(self.value), [self], lambda g: [g * np.ones(shape)])
+
+    def backward(self):
+        # Kahn: count the children of every node, release a node once all its children are done
+        children, nodes, stack = {}, {id(self): self}, [self]
+        while stack:
+            node = stack.pop()
+            for parent in node.parents:
+                children[id(parent)] = children.get(id(parent), 0) + 1
+                if id(parent) not in nodes:
+                    nodes[id(parent)] = parent
+                    stack.append(parent)
+        for node in nodes.values():
+            node.grad = np.zeros_like(node.value)
+        self.grad = np.ones_like(self.value)
+        ready = [self]
+        while ready:
+            node = ready.pop()
+            if node.vjp is not None:
+                for parent, adjoint in zip(node.parents, node.vjp(node.grad)):
+                    parent.grad = parent.grad + adjoint
+            for parent in node.parents:
+                children[id(parent)] -= 1
+                if children[id(parent)] == 0:
+                    ready.append(parent)
+'''
+
+ALTERNATIVE_05 = {
+    "task1": TENSOR_KAHN,
+    "task2": '''
+def cross_entropy(logits, labels):
+    z = logits.value
+    rows = np.arange(z.shape[0])
+    top = z.max(axis=1)
+    log_total = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+    probabilities = np.exp(z - log_total[:, None])
+    onehot = np.eye(z.shape[1])[labels]
+    return Tensor(np.mean(log_total - z[rows, labels]), [logits],
+                  lambda g: [g * (probabilities - onehot) / len(rows)])
+''',
+    "task3": '''
+def value_and_grad(loss_fn, params):
+    names = list(params)
+    leaves = [Tensor(params[name]) for name in names]
+    out = loss_fn(dict(zip(names, leaves)))
+    out.backward()
+    return out.value.item(), {name: leaf.grad for name, leaf in zip(names, leaves)}
+
+
+def mlp_loss(params, X, y):
+    first = (Tensor(X) @ params["W1"] + params["b1"]).relu()
+    return cross_entropy(first @ params["W2"] + params["b2"], y)
+''',
+    "task4": '''
+def train(X, y):
+    rng = np.random.default_rng(7)
+    params = init_params(2, 24, 2, seed=3)
+    for epoch in range(80):
+        order = rng.permutation(len(X))
+        for batch in np.array_split(order, len(X) // 20):
+            loss, grads = value_and_grad(lambda p: mlp_loss(p, X[batch], y[batch]), params)
+            params = {k: params[k] - 0.3 * grads[k] for k in params}
+    return params
+''',
+    "task5": '''
+def loss_and_tangent(params, tangents, X, y):
+    a = X @ params["W1"] + params["b1"]
+    da = X @ tangents["W1"] + tangents["b1"]
+    active = a > 0
+    h, dh = np.where(active, a, 0.0), np.where(active, da, 0.0)
+    z = h @ params["W2"] + params["b2"]
+    dz = dh @ params["W2"] + h @ tangents["W2"] + tangents["b2"]
+    top = z.max(axis=1, keepdims=True)
+    p = np.exp(z - top)
+    p /= p.sum(axis=1, keepdims=True)
+    rows = np.arange(len(y))
+    loss = np.mean(-np.log(p[rows, y]))
+    return loss, np.mean(np.einsum("ij,ij->i", p, dz) - dz[rows, y])
+''',
+    "task6": '''
+def cost_ratios(params, X, y, repeats=10):
+    def median(run):
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t)
+        return np.median(times)
+
+    base = median(lambda: loss_value(params, X, y))
+    zero = {k: np.zeros_like(v) for k, v in params.items()}
+    return {"w_grad": median(lambda: value_and_grad(lambda p: mlp_loss(p, X, y), params)) / base,
+            "w_tan": median(lambda: loss_and_tangent(params, zero, X, y)) / base}
+''',
+}
+
+
+def test_05_correct_alternative_answers_score_full():
+    result = run("05_mlp", ALTERNATIVE_05)
+    assert {t: p for t, p in verdicts("05_mlp", result).items() if p} == {}
+
+
+HAND_WRITTEN_05 = '''
+def value_and_grad(loss_fn, params):
+    """Backprop formulas for the 2-layer network, whatever loss_fn says."""
+    X, y = _data
+    pre = X @ params["W1"] + params["b1"]
+    hidden = np.maximum(pre, 0)
+    logits = hidden @ params["W2"] + params["b2"]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    n = len(y)
+    loss = np.mean(-np.log(p[np.arange(n), y]))
+    d = p.copy()
+    d[np.arange(n), y] -= 1
+    d /= n
+    dpre = (d @ params["W2"].T) * (pre > 0)
+    return float(loss), {"W1": X.T @ dpre, "b1": dpre.sum(0), "W2": hidden.T @ d, "b2": d.sum(0)}
+
+
+def mlp_loss(params, X, y):
+    global _data
+    _data = (X, y)
+    hidden = (Tensor(X) @ params["W1"] + params["b1"]).relu()
+    return cross_entropy(hidden @ params["W2"] + params["b2"], y)
+'''
+
+DIFFERENCES_05 = '''
+def value_and_grad(loss_fn, params):
+    def value(ps):
+        return float(loss_fn({k: Tensor(v) for k, v in ps.items()}).value)
+
+    grads = {}
+    for key, p in params.items():
+        g = np.zeros_like(p)
+        for index in np.ndindex(p.shape):
+            step = np.zeros_like(p)
+            step[index] = 1e-6
+            g[index] = (value({**params, key: p + step}) - value({**params, key: p - step})) / 2e-6
+        grads[key] = g
+    return value(params), grads
+
+
+def mlp_loss(params, X, y):
+    hidden = (Tensor(X) @ params["W1"] + params["b1"]).relu()
+    return cross_entropy(hidden @ params["W2"] + params["b2"], y)
+'''
+
+
+@pytest.mark.parametrize("answer", [HAND_WRITTEN_05, DIFFERENCES_05],
+                         ids=["hand-written backprop", "central differences"])
+def test_05_task3_needs_the_engine(answer):
+    problems = verdicts("05_mlp", run("05_mlp", {"task3": answer}, until="test_task3"))
+    assert problems["test_task3"]
+
+
+def test_05_engine_semantics_are_tested():
+    recursive = TENSOR_KAHN.split("    def backward(self):")[0] + '''
+    def backward(self, grad=None):
+        self.grad = np.ones_like(self.value) if grad is None else grad
+        if self.vjp is not None:
+            for parent, adjoint in zip(self.parents, self.vjp(self.grad)):
+                parent.backward(adjoint)
+'''
+    accumulating = TENSOR_KAHN.replace("        for node in nodes.values():\n"
+                                       "            node.grad = np.zeros_like(node.value)\n",
+                                       "        for node in nodes.values():\n"
+                                       "            if node.grad is None:\n"
+                                       "                node.grad = np.zeros_like(node.value)\n")
+    for answer in (recursive, accumulating):
+        problems = verdicts("05_mlp", run("05_mlp", {"task1": answer}, until="test_task1"))
+        assert problems["test_task1"]
+    text = "".join(source(c) for c in load("05_mlp") if c["cell_type"] == "markdown")
+    assert "zero_grad" in text and "PyTorch" in text and "adds" in text
+
+
+def test_05_later_tasks_are_graded_on_the_reference_engine():
+    """A bug in task 1 costs task 1; the hidden tests of tasks 2 and 3 run on the reference."""
+    hidden_part = {t: _answer("05_mlp", f"test_{t}").split("### BEGIN HIDDEN TESTS")[-1]
+                   for t in ("task2", "task3")}
+    assert all("_with_reference(" in text for text in hidden_part.values())
+    broken = TENSOR_KAHN.replace("np.matmul(x.T, g)]", "2 * np.matmul(x.T, g)]")
+    result = run("05_mlp", {"task1": broken}, until="test_task3")
+    events = dict(result)["test_task3"][0]
+    hidden = [e for e in events if "2-7-3" in e["what"] or "skip" in e["what"]]
+    ref = {(e["what"], e["n"]): e for e in reference("05_mlp")["test_task3"][0]}
+    assert hidden and all(not compare(e["how"], e["what"], decode(e["got"]),
+                                      decode(ref[(e["what"], e["n"])]["got"]),
+                                      rtol=e["rtol"], atol=e["atol"]) for e in hidden)
+
+
+def test_05_prints_duality_and_the_measured_constants():
+    printed = reference("05_mlp")["_printed"]
+    reverse_line, forward_line = printed["duality"].splitlines()
+    assert reverse_line.split("=")[-1].strip()[:12] == forward_line.split("=")[-1].strip()[:12]
+    found = re.search(r"w_grad = ([\d.]+) \(the lecture: 3 to 4\), w_tan = ([\d.]+)",
+                      printed["test_task6"])
+    assert found and float(found[1]) >= 1.0 and float(found[2]) >= 1.0
+    assert re.search(r"test accuracy (9[5-9]|100)\.\d%", printed["test_task4"])
+    assert "epochs, lr, batch_size, n_hidden" not in released(_answer("05_mlp", "task4"))
+
+
+# ----------------------------------------------------------------- 06: the cost of the modes
+
+ALTERNATIVE_06 = {
+    "task1": '''
+def forward_cost(sizes):
+    d0, rest = sizes[0], sizes[1:]
+    return d0 * sum(a * b for a, b in zip(rest, rest[1:]))
+
+
+def reverse_cost(sizes):
+    total = 0
+    for i in range(len(sizes) - 2, 0, -1):
+        total += sizes[-1] * sizes[i] * sizes[i - 1]
+    return total
+''',
+    "task2": '''
+from functools import lru_cache
+
+
+def best_chain_cost(sizes):
+    @lru_cache(maxsize=None)
+    def best(low, high):
+        if low == high:
+            return 0, f"J{low}"
+        options = []
+        for m in range(high - 1, low - 1, -1):      # ties go to the last split
+            left, right = best(m + 1, high), best(low, m)
+            cost = left[0] + right[0] + sizes[high] * sizes[m] * sizes[low - 1]
+            options.append((cost, left[1], right[1]))
+        cost, left, right = min(options, key=lambda o: o[0])
+        wrap = lambda s: s if s.startswith("J") and " " not in s else f"({s})"
+        return cost, f"{wrap(left)} {wrap(right)}"
+
+    cost, text = best(1, len(sizes) - 1)
+    return cost, text
+''',
+    "task3": '''
+class Dual:
+    __slots__ = ("value", "tangent")
+
+    def __init__(self, value, tangent=0.0):
+        self.value, self.tangent = value, tangent
+
+    def __add__(self, o):
+        if isinstance(o, Dual):
+            return Dual(self.value + o.value, self.tangent + o.tangent)
+        return Dual(self.value + o, self.tangent)
+
+    def __radd__(self, o):
+        return self + o
+
+    def __sub__(self, o):
+        return self + (-1.0) * o
+
+    def __rsub__(self, o):
+        return (-1.0) * self + o
+
+    def __mul__(self, o):
+        if isinstance(o, Dual):
+            return Dual(self.value * o.value, self.value * o.tangent + self.tangent * o.value)
+        return Dual(self.value * o, self.tangent * o)
+
+    def __rmul__(self, o):
+        return self * o
+
+    def __abs__(self):
+        return self if self.value > 0 else (-1.0) * self if self.value < 0 else Dual(0.0, 0.0)
+
+    def tanh(self):
+        t = np.tanh(self.value)
+        return Dual(t, self.tangent / np.cosh(self.value) ** 2)
+
+
+def hvp(x, v):
+    """By hand instead: the Hessian of f applied to v, entry by entry (no Hessian stored)."""
+    x, v = np.asarray(x, float), np.asarray(v, float)
+    out = 2 * np.abs(x) * v
+    for i in range(len(x) - 1):
+        t = np.tanh(x[i] * x[i + 1])
+        s, s2 = 1 - t * t, -2 * t * (1 - t * t)
+        out[i] += s2 * x[i + 1] ** 2 * v[i] + (s + s2 * x[i] * x[i + 1]) * v[i + 1]
+        out[i + 1] += s2 * x[i] ** 2 * v[i + 1] + (s + s2 * x[i] * x[i + 1]) * v[i]
+    return out
+''',
+    "task4": '''
+def bptt_grad(w, xs):
+    hs = np.zeros(len(xs) + 1)
+    for t, x in enumerate(xs, start=1):
+        hs[t] = np.tanh(w * hs[t - 1] + x)
+    adjoint, total = 1.0, 0.0
+    for t in reversed(range(1, len(xs) + 1)):
+        local = adjoint * (1 - hs[t] * hs[t])
+        total = total + hs[t - 1] * local
+        adjoint = w * local
+    return total
+''',
+    "task5": '''
+def state_gradients(w, xs):
+    hs = [0.0]
+    for x in xs:
+        hs.append(np.tanh(w * hs[-1] + x))
+    factors = [w * (1 - h * h) for h in hs[1:]]
+    return np.array([np.prod(factors[t:]) for t in range(len(xs) + 1)])
+
+
+def clip_by_norm(g, max_norm):
+    g = np.asarray(g, dtype=float)
+    return g * min(1.0, max_norm / max(np.sqrt(np.sum(g * g)), 1e-300))
+''',
+}
+
+
+def test_06_correct_alternative_answers_score_full():
+    result = run("06_cost_of_modes", ALTERNATIVE_06)
+    assert {t: p for t, p in verdicts("06_cost_of_modes", result).items() if p} == {}
+
+
+def test_06_alternative_bracketing_differs_but_passes():
+    namespace: dict[str, Any] = {}
+    exec(ALTERNATIVE_06["task2"], namespace)
+    exec(_answer("06_cost_of_modes", "bracketing_cost"), namespace)
+    reference_ns = reference("06_cost_of_modes")["_namespace"]
+    differs = [c for c in ([2, 2, 2, 2], [3, 3, 3, 3, 3])
+               if namespace["best_chain_cost"](c)[1] != reference_ns["best_chain_cost"](c)[1]]
+    assert differs
+    for chain in differs:
+        cost, order = namespace["best_chain_cost"](chain)
+        assert namespace["bracketing_cost"](order, chain) == cost
+    assert namespace["bracketing_cost"]("J3 J2 J1", [2, 3, 4, 5]) == -1
+    assert namespace["bracketing_cost"]("J2 (J1 J3)", [2, 3, 4, 5]) == -1
+    assert namespace["bracketing_cost"]("(J4 J3) (J2 J1)", [5, 100, 1, 100, 5]) == 1025
+
+
+HVP_DIFFERENCES = '''
+class Dual:
+    def __init__(self, value, tangent=0.0):
+        self.value, self.tangent = value, tangent
+''' + _answer("06_cost_of_modes", "task3").split("class Dual:")[1].split("def hvp")[0].split(
+    "### END SOLUTION")[0].split("### BEGIN SOLUTION")[1] + '''
+
+def hvp(x, v):
+    h = {h}
+    plus = gradient(np.asarray(x) + h * np.asarray(v))
+    minus = gradient(np.asarray(x) - h * np.asarray(v))
+    return (np.array(plus) - np.array(minus)) / (2 * h)
+'''
+
+HVP_COMPLEX_STEP = HVP_DIFFERENCES.split("def hvp")[0] + '''
+def hvp(x, v):
+    out = gradient(np.asarray(x) + 1e-30j * np.asarray(v))
+    return np.array([complex(o).imag for o in out]) / 1e-30
+'''
+
+
+@pytest.mark.parametrize("answer", [HVP_DIFFERENCES.replace("{h}", "1e-5"),
+                                    HVP_DIFFERENCES.replace("{h}", "1e-7"), HVP_COMPLEX_STEP],
+                         ids=["central 1e-5", "central 1e-7", "complex step"])
+def test_06_hessian_vector_products_need_forward_over_reverse(answer):
+    problems = verdicts("06_cost_of_modes", run("06_cost_of_modes", {"task3": answer}))
+    assert problems["test_task3"]
+    assert not any(p for t, p in problems.items() if t != "test_task3")
+
+
+def test_06_numbers_in_the_text_and_the_printout():
+    printed = reference("06_cost_of_modes")["_printed"]["vanishing_picture"]
+    assert "factor w (1 - h²) = 0.302" in printed
+    assert "|∂h_30/∂h_0| = 1.918e+05" in printed
+    assert "clipped to norm 5, its norm is 5" in printed
+    text = "".join(source(c) for c in load("06_cost_of_modes") if c["cell_type"] == "markdown")
+    assert "d_1 d_0" in text and "1{,}025" in text and "3,500" in text
+    assert "tanh saturates" in text and "clipping" in text
+    assert "does not care how many parameters" not in text
+    namespace = reference("06_cost_of_modes")["_namespace"]
+    assert namespace["forward_cost"]([5, 100, 1, 100, 5]) == 3500
+    assert namespace["reverse_cost"]([5, 100, 1, 100, 5]) == 3500
+    assert namespace["best_chain_cost"]([5, 100, 1, 100, 5]) == (1025, "(J4 J3) (J2 J1)")
+    assert namespace["forward_cost"]([1000, 10, 10, 1]) == 110_000
+    measured = reference("06_cost_of_modes")["_printed"]["measured_modes"]
+    assert len(re.findall(r"mode +[\d.]+ ms", measured)) == 4
