@@ -39,8 +39,11 @@ demo: $(INSTALLED)  ## train an MLP on the digits in the terminal
 release: $(INSTALLED)  ## source/ -> release/ (nbgrader generate_assignment)
 	$(BIN)/python -m course_ad release
 
-autograde: $(INSTALLED)  ## grade everything in submitted/
-	$(BIN)/python -m course_ad autograde
+# `make autograde -j N` grades N submissions at once (default: one per core)
+JOBS = $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS)))
+
+autograde: $(INSTALLED)  ## grade everything in submitted/, sandboxed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m course_ad autograde $(if $(JOBS),--jobs $(JOBS)) $(ARGS)
 
 feedback: $(INSTALLED)  ## feedback/ for every autograded submission, hidden tests removed
 	$(BIN)/python -m course_ad feedback

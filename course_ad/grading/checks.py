@@ -89,16 +89,19 @@ class Recorder:
     """Grading and release: send every check out; the judge compares (set by the worker)."""
 
     def __init__(self, send: Callable[[dict[str, Any]], None]):
-        self.send, self.cell, self.seen = send, "", {}
+        self.send, self.cell, self.part, self.seen = send, "", "visible", {}
 
-    def begin(self, cell: str) -> None:
-        self.cell, self.seen = cell, {}
+    def begin(self, cell: str, part: str = "visible") -> None:
+        self.cell, self.part = cell, part
+        if part == "visible":
+            self.seen = {}
 
     def emit(self, what: str, how: str, got: Any, expected: Any, rtol: float, atol: float,
              context: Any) -> None:
         what = str(what)[:200]
         n = self.seen[what] = self.seen.get(what, 0) + 1
-        self.send({"event": "check", "cell": self.cell, "what": what, "n": n, "how": how,
+        self.send({"event": "check", "cell": self.cell, "part": self.part, "what": what,
+                   "n": n, "how": how,
                    "got": encode(got), "rtol": float(rtol), "atol": float(atol),
                    "context": encode(context),
                    "expected": None if expected is _UNSET else encode(expected),

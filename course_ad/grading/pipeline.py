@@ -7,17 +7,28 @@ student fails.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
 import os
+import queue
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .hidden import leaked_hidden_tests
+from .runner import UngradableSubmissionError
+from .sandbox import GIB, Limits, Sandbox, SandboxUnavailableError
+from .steps import cache_path
+from .trusted import grade_notebook, record_references, references_path, source_notebook
 
-__all__ = ["release", "autograde", "feedback", "grades", "CourseResult", "assignments"]
+__all__ = ["release", "autograde", "feedback", "grades", "CourseResult", "assignments",
+           "GradingOptions", "record", "gradebook_url"]
 
 
 @dataclass
@@ -70,53 +81,190 @@ def release(root: str | Path = ".", only: Iterable[str] | None = None) -> Course
                                    f"{_last_error(run.stdout + run.stderr)}")
         else:
             result.done.append(f"released {assignment}")
+    result.problems += record(root, only, GradingOptions()).problems
     return result
 
 
-def autograde(root: str | Path = ".", only: Iterable[str] | None = None) -> CourseResult:
-    """Autograde every submission in submitted/ and read the scores back from the gradebook.
-
-    A student whose submission cannot be graded (not a notebook, a kernel that died) is
-    reported; everyone else is graded all the same."""
-    root = Path(root)
+def record(root: str | Path = ".", only: Iterable[str] | None = None,
+           options: GradingOptions | None = None) -> CourseResult:
+    """Run each reference solution sandboxed and store its checks in references/."""
+    root, options = Path(root), options or GradingOptions()
     result = CourseResult()
+    try:
+        sandbox = Sandbox(options.limits(), allow_unsandboxed=options.allow_unsandboxed)
+    except SandboxUnavailableError as error:
+        result.problems.append(str(error))
+        return result
+    for assignment in only or assignments(root):
+        problems = record_references(root, assignment, sandbox)
+        result.problems += problems
+        if not problems:
+            result.done.append(f"recorded the reference values of {assignment}")
+    return result
+
+
+@dataclass
+class GradingOptions:
+    """How ``autograde`` runs student code: workers, limits, and the sandbox switch."""
+
+    jobs: int = 0  # 0: one per core
+    cell_seconds: float = 30.0
+    factor: float = 10.0
+    memory_gib: float = 2.0
+    allow_unsandboxed: bool = False
+
+    def limits(self) -> Limits:
+        return Limits(memory_bytes=int(self.memory_gib * GIB), cell_seconds=self.cell_seconds,
+                      factor=self.factor)
+
+    def nbgrader_flags(self) -> list[str]:
+        return [f"--TrustedExecute.cell_seconds={self.cell_seconds}",
+                f"--TrustedExecute.factor={self.factor}",
+                f"--TrustedExecute.memory_gib={self.memory_gib}",
+                f"--TrustedExecute.allow_unsandboxed={self.allow_unsandboxed}"]
+
+
+def autograde(root: str | Path = ".", only: Iterable[str] | None = None,
+              options: GradingOptions | None = None) -> CourseResult:
+    """Grade every submission in submitted/: sandboxed, in parallel, into the gradebook.
+
+    Each submission is graded on its own (``trusted.grade_notebook``) by ``options.jobs``
+    workers; then one nbgrader autograde per assignment writes the verdicts into the
+    gradebook (one writer, so the gradebook stays consistent). A submission that cannot be
+    graded is reported by name with the reason and marked ungraded; the others are graded."""
+    root, options = Path(root), options or GradingOptions()
+    result = CourseResult()
+    try:
+        Sandbox(options.limits(), allow_unsandboxed=options.allow_unsandboxed)
+    except SandboxUnavailableError as error:
+        result.problems.append(str(error))
+        return result
     submitted = root / "submitted"
     todo = sorted({p.name for p in submitted.glob("*/*") if p.is_dir()})
     todo = [a for a in todo if only is None or a in set(only)]
     known = set(assignments(root))
-    # the gradebook must hold each assignment's cells (hidden tests included) before grading
-    result.problems += release(root, only=[a for a in todo if a in known]).problems
     for assignment in todo:
         if assignment not in known:
             result.problems.append(f"{assignment}: submitted, but there is no such assignment "
                                    "in source/")
             continue
-        run = _nbgrader(root, "autograde", assignment, "--force")
+        if not references_path(root, assignment).exists():
+            result.problems.append(f"{assignment}: no recorded references: run `make release`")
+            continue
+        problem = _register(root, assignment)
+        if problem:
+            result.problems.append(problem)
+            continue
+        students = sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
+        statuses = _grade_all(root, assignment, students, options)
+        run = _nbgrader(root, "autograde", assignment, "--force", *options.nbgrader_flags())
         result.log += run.stdout + run.stderr
-        _collect(root, assignment, result, run.stdout + run.stderr)
+        _collect(root, assignment, statuses, result, run.stdout + run.stderr)
     return result
 
 
-def _collect(root: Path, assignment: str, result: CourseResult, log: str) -> None:
+def _register(root: Path, assignment: str) -> str:
+    """Put the assignment's cells in the gradebook without touching release/."""
+    scratch = root / ".grading" / "release"
+    run = _nbgrader(root, "generate_assignment", assignment, "--force",
+                    f"--CourseDirectory.release_directory={scratch.relative_to(root)}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    if run.returncode != 0:
+        error = _last_error(run.stdout + run.stderr)
+        return f"{assignment}: cannot enter it in the gradebook: {error}"
+    return ""
+
+
+def _grade_all(root: Path, assignment: str, students: list[str],
+               options: GradingOptions) -> dict[str, dict]:
+    """Grade every student's submission, ``options.jobs`` at a time; a status per student."""
+    jobs = options.jobs or os.cpu_count() or 1
+    slots: queue.Queue[int] = queue.Queue()
+    for slot in range(jobs):
+        slots.put(slot)
+    notebook = source_notebook(root, assignment).name
+
+    def one(student: str) -> tuple[str, dict]:
+        slot = slots.get()
+        try:
+            return student, _grade_one(root, assignment, student, notebook, slot, options)
+        finally:
+            slots.put(slot)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return dict(pool.map(one, students))
+
+
+def _grade_one(root: Path, assignment: str, student: str, notebook: str, slot: int,
+               options: GradingOptions) -> dict:
+    status_file = cache_path(root, assignment, student).with_suffix(".status.json")
+    status_file.parent.mkdir(parents=True, exist_ok=True)
+    submission = root / "submitted" / student / assignment / notebook
+    started = time.monotonic()
+    try:
+        if not submission.exists():
+            raise UngradableSubmissionError(f"the submission has no {notebook}")
+        sandbox = Sandbox(options.limits(), slot=slot,
+                          allow_unsandboxed=options.allow_unsandboxed)
+        graded = grade_notebook(root, assignment, submission, sandbox,
+                                cache=cache_path(root, assignment, student))
+        status = {"status": "graded", "score": graded.score, "max_score": graded.max_score,
+                  "incidents": graded.incidents, "sandbox": graded.sandbox,
+                  "seconds": round(graded.seconds, 2)}
+    except UngradableSubmissionError as error:
+        status = {"status": "ungraded", "reason": str(error)}
+    except Exception as error:  # noqa: BLE001 - one submission must not stop the others
+        status = {"status": "ungraded", "reason": f"the grader failed: {type(error).__name__}: "
+                                                  f"{error}"[:500]}
+    status["wall_seconds"] = round(time.monotonic() - started, 2)
+    status_file.write_text(json.dumps(status, indent=1))
+    return status
+
+
+def _collect(root: Path, assignment: str, statuses: dict[str, dict], result: CourseResult,
+             log: str) -> None:
+    """Scores from the gradebook, checked against the trusted results; problems by name."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    students = sorted(p.name for p in (root / "submitted").iterdir()
-                      if (p / assignment).is_dir())
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-        for student in students:
+    with Gradebook(gradebook_url(root)) as gradebook:
+        for student, status in sorted(statuses.items()):
+            if status["status"] != "graded":
+                result.problems.append(f"{student}/{assignment}: ungraded: {status['reason']}")
+                continue
             try:
                 submission = gradebook.find_submission(assignment, student)
+                score = float(submission.score)
             except MissingEntry:
-                submission = None
-            graded = (root / "autograded" / student / assignment)
-            if submission is None or not any(graded.glob("*.ipynb")):
-                reason = _student_error(log, student) or "no notebook could be graded"
-                result.problems.append(f"{student}/{assignment}: not graded: {reason}")
+                reason = _student_error(log, student) or "nbgrader did not record it"
+                result.problems.append(f"{student}/{assignment}: ungraded: {reason}")
+                status.update(status="ungraded", reason=reason)
+                _save_status(root, assignment, student, status)
                 continue
-            result.scores[(student, assignment)] = (float(submission.score),
-                                                    float(submission.max_score))
-            if submission.needs_manual_grade:
-                result.problems.append(f"{student}/{assignment}: needs manual grading")
+            if abs(score - status["score"]) > 1e-9:
+                result.problems.append(f"{student}/{assignment}: the gradebook says {score:g}, "
+                                       f"the trusted grader {status['score']:g}")
+            result.scores[(student, assignment)] = (score, float(submission.max_score))
+            for incident in status.get("incidents", []):
+                result.done.append(f"{student}/{assignment}: {incident}")
+
+
+def _save_status(root: Path, assignment: str, student: str, status: dict) -> None:
+    path = cache_path(root, assignment, student).with_suffix(".status.json")
+    path.write_text(json.dumps(status, indent=1))
+
+
+def gradebook_url(root: Path) -> str:
+    """The gradebook's database URL: nbgrader_config.py's CourseDirectory.db_url, else SQLite."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config_file = Path(root) / "nbgrader_config.py"
+    if config_file.exists():
+        loader = PyFileConfigLoader(config_file.name, path=str(config_file.parent))
+        with contextlib.suppress(Exception):
+            url = loader.load_config().CourseDirectory.get("db_url")
+            if url:
+                return str(url)
+    return f"sqlite:///{(Path(root) / 'gradebook.db').resolve()}"
 
 
 def feedback(root: str | Path = ".", only: Iterable[str] | None = None) -> CourseResult:
@@ -142,20 +290,46 @@ def feedback(root: str | Path = ".", only: Iterable[str] | None = None) -> Cours
 
 
 def grades(root: str | Path = ".", to: str = "grades.csv") -> CourseResult:
-    """The gradebook as CSV (one row per student and assignment)."""
+    """grades.csv: a row per submission; one that could not be graded says *ungraded*.
+
+    Never 0.0 for a submission nobody could grade: the reason is in its row instead."""
+    from nbgrader.api import Gradebook, MissingEntry
+
     root = Path(root)
     result = CourseResult()
-    run = _nbgrader(root, "export", "--to", to)
-    result.log = run.stdout + run.stderr
-    path = root / to
-    if run.returncode != 0 or not path.exists():
-        result.problems.append(f"export failed: {_last_error(result.log)}")
-        return result
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            result.scores[(row["student_id"], row["assignment"])] = (
-                float(row["score"] or 0), float(row["max_score"] or 0))
+    rows = []
+    with Gradebook(gradebook_url(root)) as gradebook:
+        for assignment in assignments(root):
+            students = sorted(p.parent.name for p in
+                              (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
+            for student in students:
+                status = _load_status(root, assignment, student)
+                try:
+                    submission = gradebook.find_submission(assignment, student)
+                except MissingEntry:
+                    submission = None
+                if submission is None or status.get("status") == "ungraded":
+                    reason = status.get("reason", "not graded yet: run make autograde")
+                    rows.append([assignment, student, "ungraded", "", "ungraded", reason])
+                    continue
+                score, top = float(submission.score), float(submission.max_score)
+                result.scores[(student, assignment)] = (score, top)
+                rows.append([assignment, student, f"{score:g}", f"{top:g}", "graded",
+                             "; ".join(status.get("incidents", []))])
+    with open(root / to, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["assignment", "student_id", "score", "max_score", "status", "notes"])
+        writer.writerows(rows)
+    result.done.append(f"{len(rows)} row(s)")
     return result
+
+
+def _load_status(root: Path, assignment: str, student: str) -> dict:
+    path = cache_path(root, assignment, student).with_suffix(".status.json")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _last_error(log: str) -> str:
