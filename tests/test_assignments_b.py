@@ -793,3 +793,9 @@ def test_06_numbers_in_the_text_and_the_printout():
     assert namespace["forward_cost"]([1000, 10, 10, 1]) == 110_000
     measured = reference("06_cost_of_modes")["_printed"]["measured_modes"]
     assert len(re.findall(r"mode +[\d.]+ ms", measured)) == 4
+
+
+def test_06_two_forward_passes_against_one_reverse_sweep():
+    printed = reference("06_cost_of_modes")["_printed"]["two_forward_one_reverse"]
+    assert printed.splitlines() == ["forward mode, 2 passes: (0.60, 0.80)",
+                                    "reverse mode, 1 sweep:  (0.60, 0.80)"]
