@@ -211,8 +211,8 @@ def test_every_task_is_named_with_its_points_and_time():
 
 ALTERNATIVE_04 = {
     "task1": '''
-def add_vjp(g, a, b):
-    return np.array(g, copy=True), np.array(g, copy=True)
+def hadamard_vjp(g, a, b):
+    return np.multiply(b, g), np.multiply(a, g)
 
 
 def scale_vjp(g, alpha, x):
