@@ -39,3 +39,40 @@ c.GenerateFeedback.preprocessors = [
     "course_ad.grading.hidden.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# ---- Local use: the exchange and offline feedback ------------------------------------------
+# Paths are relative to this file, so a copy of the course (or of this file) works as is.
+import importlib.util as _importlib_util  # noqa: E402
+import os as _os  # noqa: E402
+
+_course = _os.path.dirname(_os.path.abspath(__file__))
+
+# The exchange lives in the course (git-ignored), so the Assignment List and
+# `nbgrader release_assignment`/`fetch_assignment`/`submit` work with no shared folder.
+# nbgrader wants its root rwx for everyone (release_assignment resets any other mode, with a
+# warning); other accounts still reach it only through the course folder's own permissions.
+c.Exchange.root = _os.path.join(_course, "exchange")
+try:
+    if not _os.path.isdir(c.Exchange.root):
+        _os.makedirs(c.Exchange.root)
+        _os.chmod(c.Exchange.root, 0o777)
+except OSError:  # a read-only copy of the course (a grading sandbox) needs no exchange
+    pass
+
+
+def _package_dir(name: str) -> str | None:
+    """A package's folder, found without importing it (None where it is not installed)."""
+    spec = _importlib_util.find_spec(name)
+    return _os.path.dirname(spec.origin) if spec and spec.origin else None
+
+
+# Feedback pages load MathJax from feedback/mathjax/ (copied from the jupyter-server-mathjax
+# package) instead of a CDN: course_ad's template comes first, then nbgrader's feedback one.
+_course_ad, _nbgrader = _package_dir("course_ad"), _package_dir("nbgrader")
+if _course_ad and _nbgrader:
+    c.HTMLExporter.extra_template_basedirs = [
+        _os.path.join(_course_ad, "grading", "templates"),
+        _os.path.join(_nbgrader, "server_extensions", "formgrader", "templates"),
+    ]
+    c.GenerateFeedback.preprocessors = [*c.GenerateFeedback.preprocessors,
+                                        "course_ad.grading.offline.LocalMathJax"]

@@ -6,9 +6,15 @@ them and cuts tracebacks to their message. ``leaked_hidden_tests`` reads the gen
 
 from __future__ import annotations
 
+import base64
+import binascii
+import bz2
+import gzip
 import html
 import json
+import lzma
 import re
+import zlib
 from pathlib import Path
 
 __all__ = ["HideHiddenTests", "hidden_test_lines", "leaked_hidden_tests", "HIDDEN_BEGIN",
@@ -78,13 +84,58 @@ def hidden_test_lines(notebook: str | Path) -> list[str]:
 
 
 def leaked_hidden_tests(root: Path, assignment: str) -> list[str]:
-    """Hidden-test lines (or delimiters) that appear in any feedback file of the assignment."""
-    sources = list((root / "source" / assignment).glob("*.ipynb"))
-    secret = [line for nb in sources for line in hidden_test_lines(nb)]
+    """Hidden-test lines (or delimiters) that appear in any feedback file of the assignment,
+    as text or inside a base64 or hex blob that a student's cell printed.
+
+    Any assignment's hidden tests count, not only this one's: a student's cell may read the
+    whole of ``source/`` (where nothing isolates it). Lines that any release shows are public."""
+    public = "\n".join("".join(cell["source"]) for p in (root / "release").glob("*/*.ipynb")
+                        for cell in json.loads(p.read_text())["cells"])
+    secret = sorted({line for nb in (root / "source").glob("*/*.ipynb")
+                     for line in hidden_test_lines(nb) if line not in public})
     leaks = []
-    for page in (root / "feedback").glob(f"*/{assignment}/*.html"):
+    for page in sorted((root / "feedback").glob(f"*/{assignment}/*.html")):
         text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
-        for marker in ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", *secret):
+        for marker in (HIDDEN_BEGIN, HIDDEN_END, *secret):
             if marker in text:
                 leaks.append(f"{page.relative_to(root)}: {marker[:60]}")
-    return leaks
+        for blob in _decoded_blobs(text):
+            for marker in (HIDDEN_BEGIN, HIDDEN_END, "BEGIN SOLUTION", *secret):
+                if marker in blob:
+                    leaks.append(f"{page.relative_to(root)}: encoded: {marker[:60]}")
+    return sorted(set(leaks))
+
+
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=\s]{64,}")
+_HEX_RUN = re.compile(r"[0-9a-fA-F\s]{64,}")
+
+
+def _decoded_blobs(text: str):
+    """Text hidden in long base64 or hex runs (wrapped or not, compressed or not).
+
+    A backstop, not a proof: a student who can read instructor files can encode them in ways
+    no reader of the page can guess; the sandbox is what keeps those files out of reach."""
+    for run in _BASE64_RUN.findall(text):
+        compact = re.sub(r"\s+", "", run)
+        for start in range(4):  # the run may begin with ordinary words
+            chunk = compact[start:]
+            chunk = chunk[: len(chunk) - len(chunk) % 4]
+            try:
+                yield from _as_text(base64.b64decode(chunk))
+            except (binascii.Error, ValueError):
+                continue
+    for run in _HEX_RUN.findall(text):
+        compact = re.sub(r"\s+", "", run)
+        try:
+            yield from _as_text(bytes.fromhex(compact[: len(compact) // 2 * 2]))
+        except ValueError:
+            continue
+
+
+def _as_text(data: bytes):
+    yield data.decode("utf-8", errors="ignore")
+    for unpack in (zlib.decompress, gzip.decompress, bz2.decompress, lzma.decompress):
+        try:
+            yield unpack(data).decode("utf-8", errors="ignore")
+        except Exception:  # noqa: BLE001, S112 - not this compression: try the next one
+            continue

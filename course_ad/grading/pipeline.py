@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import os
 import queue
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .hidden import leaked_hidden_tests
+from .offline import missing_local_scripts, remote_resources
 from .runner import UngradableSubmissionError
 from .sandbox import GIB, Limits, Sandbox, SandboxUnavailableError
 from .steps import cache_path
@@ -29,6 +31,8 @@ from .trusted import grade_notebook, record_references, references_path, source_
 
 __all__ = ["release", "autograde", "feedback", "grades", "CourseResult", "assignments",
            "GradingOptions", "record", "gradebook_url"]
+
+MANIFEST = "backup/release-manifest.json"  # sha256 of every file the last release wrote
 
 
 @dataclass
@@ -70,19 +74,68 @@ def _nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def release(root: str | Path = ".", only: Iterable[str] | None = None) -> CourseResult:
-    """``nbgrader generate_assignment --force`` for each assignment: source/ → release/."""
+    """``nbgrader generate_assignment --force`` for each assignment: source/ → release/.
+
+    A release file that someone edited (it is neither what the last release wrote nor what
+    this one writes) is copied to ``backup/release-<time>/`` first, and the result says so:
+    nbgrader's ``--force`` would otherwise delete the edit without a word."""
     root = Path(root)
     result = CourseResult()
+    manifest = _read_manifest(root)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
     for assignment in only or assignments(root):
+        before = {path: path.read_bytes() for path in _release_files(root, assignment)}
         run = _nbgrader(root, "generate_assignment", assignment, "--force")
         result.log += run.stdout + run.stderr
         if run.returncode != 0 or not (root / "release" / assignment).is_dir():
             result.problems.append(f"{assignment}: generate_assignment failed: "
                                    f"{_last_error(run.stdout + run.stderr)}")
-        else:
-            result.done.append(f"released {assignment}")
+            _restore(before)  # a failed release leaves release/ as it found it
+            continue
+        for path, content in before.items():
+            name = path.relative_to(root).as_posix()
+            fresh = path.read_bytes() if path.is_file() else None
+            if content == fresh or _digest(content) == manifest.get(name):
+                continue  # unchanged, or exactly what the last release wrote
+            backup = root / "backup" / f"release-{stamp}" / path.relative_to(root / "release")
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            backup.write_bytes(content)
+            why = ("had been edited since the last release" if name in manifest else
+                   "differed from this release and no earlier one is recorded")
+            result.done.append(f"{name} {why}: that version is kept in "
+                               f"{backup.relative_to(root).as_posix()}")
+        for path in _release_files(root, assignment):
+            manifest[path.relative_to(root).as_posix()] = _digest(path.read_bytes())
+        result.done.append(f"released {assignment}")
+    _write_manifest(root, manifest)
     result.problems += record(root, only, GradingOptions()).problems
     return result
+
+
+def _release_files(root: Path, assignment: str) -> list[Path]:
+    folder = root / "release" / assignment
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+
+
+def _digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _read_manifest(root: Path) -> dict[str, str]:
+    path = root / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _write_manifest(root: Path, manifest: dict[str, str]) -> None:
+    path = root / MANIFEST
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
+
+
+def _restore(files: dict[Path, bytes]) -> None:
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
 
 
 def record(root: str | Path = ".", only: Iterable[str] | None = None,
@@ -135,10 +188,11 @@ def autograde(root: str | Path = ".", only: Iterable[str] | None = None,
     root, options = Path(root), options or GradingOptions()
     result = CourseResult()
     try:
-        Sandbox(options.limits(), allow_unsandboxed=options.allow_unsandboxed)
+        sandbox = Sandbox(options.limits(), allow_unsandboxed=options.allow_unsandboxed)
     except SandboxUnavailableError as error:
         result.problems.append(str(error))
         return result
+    result.done.append(f"student code ran in: {sandbox.describe()}")
     submitted = root / "submitted"
     todo = sorted({p.name for p in submitted.glob("*/*") if p.is_dir()})
     todo = [a for a in todo if only is None or a in set(only)]
@@ -280,6 +334,13 @@ def feedback(root: str | Path = ".", only: Iterable[str] | None = None) -> Cours
         leaks = leaked_hidden_tests(root, assignment)
         result.problems += [f"{assignment}: feedback shows hidden test code: {leak}"
                             for leak in leaks]
+        for page in sorted((root / "feedback").glob(f"*/{assignment}/*.html")):
+            name = page.relative_to(root).as_posix()
+            result.problems += [f"{name} loads {url} from the network (offline it shows raw "
+                                "LaTeX): check HTMLExporter.extra_template_basedirs in "
+                                "nbgrader_config.py" for url in remote_resources(page)]
+            result.problems += [f"{name} refers to {url}, which is missing next to it"
+                                for url in missing_local_scripts(page)]
         if run.returncode != 0:
             result.problems.append(f"{assignment}: generate_feedback failed: "
                                    f"{_last_error(run.stdout + run.stderr)}")

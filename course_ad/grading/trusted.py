@@ -137,7 +137,7 @@ def _result(cells: list[GradingCell], runs: dict[str, Any], verdicts: dict[int, 
 
 
 def _key(submission: Path, source: Path, references: Path, sandbox: Sandbox) -> str:
-    digest = hashlib.sha256(f"v{CACHE_VERSION}|{sandbox.describe()}|".encode())
+    digest = hashlib.sha256(f"v{CACHE_VERSION}|{sandbox.sandboxed}|{sandbox.limits}|".encode())
     for path in (submission, source, references):
         digest.update(path.read_bytes())
     digest.update(Path(__file__).with_name("worker.py").read_bytes())
