@@ -799,3 +799,38 @@ def test_06_two_forward_passes_against_one_reverse_sweep():
     printed = reference("06_cost_of_modes")["_printed"]["two_forward_one_reverse"]
     assert printed.splitlines() == ["forward mode, 2 passes: (0.60, 0.80)",
                                     "reverse mode, 1 sweep:  (0.60, 0.80)"]
+
+
+def _markdown(assignment: str) -> str:
+    return "\n".join(source(c) for c in load(assignment) if c["cell_type"] == "markdown")
+
+
+def test_one_cost_convention_and_the_numbers_it_gives():
+    """Issue 11 item 5: the text's convention and the printed numbers agree."""
+    text = _markdown("06_cost_of_modes")
+    assert "The cost convention used throughout this assignment" in text
+    assert "a chain of one Jacobian costs 0" in text
+    assert "110,000 against 10,100" in text
+    namespace = reference("06_cost_of_modes")["_namespace"]
+    assert (namespace["forward_cost"]([1000, 10, 10, 1]),
+            namespace["reverse_cost"]([1000, 10, 10, 1])) == (110_000, 10_100)
+    assert (namespace["forward_cost"]([7, 3]), namespace["reverse_cost"]([7, 3])) == (0, 0)
+
+
+def test_no_task_transcribes_a_formula_shown_above_it():
+    """Issue 11 item 22: the results the tasks ask for are derived, not printed above them."""
+    text_06 = _markdown("06_cost_of_modes")
+    assert r"\sum_{i=2}^{k} d_i\, d_{i-1}\, d_0" not in text_06
+    assert r"\bar w \mathrel{+}=" not in text_06 and "best($J_j" not in text_06
+    text_04 = _markdown("04_tensors")
+    for formula in (r"\bar X = \bar Z W^\top", r"\bar x = A^\top \bar f",
+                    r"\bar A = \bar f\, x^\top", r"\operatorname{onehot}(y))"):
+        assert formula not in text_04
+    assert r"w (1 - h_s^2)" not in text_06
+
+
+def test_the_notes_examples_that_fit():
+    """Issue 11 item 21: duality, sqrt(x1² + x2²) two passes against one, the sigmoid chain."""
+    assert "duality" in _markdown("05_mlp")
+    assert r"\langle \bar y, J \dot x\rangle = \langle J^\top \bar y" in _markdown("05_mlp")
+    assert r"y_3 = \sigma(w_3 y_2)" in _markdown("06_cost_of_modes")
