@@ -834,3 +834,14 @@ def test_the_notes_examples_that_fit():
     assert "duality" in _markdown("05_mlp")
     assert r"\langle \bar y, J \dot x\rangle = \langle J^\top \bar y" in _markdown("05_mlp")
     assert r"y_3 = \sigma(w_3 y_2)" in _markdown("06_cost_of_modes")
+
+
+def test_05_measured_constants_come_from_timings_not_from_the_lecture():
+    """Issue 11 item 20: any honest timing passes (wide bounds); made-up constants do not."""
+    made_up = ('def cost_ratios(params, X, y, repeats=10):\n'
+               '    return {"w_grad": 3.5, "w_tan": 2.2}\n')
+    problems = verdicts("05_mlp", run("05_mlp", {"task6": made_up}))
+    assert "calls of loss_value" in problems["test_task6"]
+    # a machine so busy that one timing is 100 times too long still passes
+    slow_value = ALTERNATIVE_05["task6"].replace("base = median(", "base = 100 * median(")
+    assert not verdicts("05_mlp", run("05_mlp", {"task6": slow_value}))["test_task6"]
