@@ -703,12 +703,13 @@ def bptt_grad(w, xs):
     hs = np.zeros(len(xs) + 1)
     for t, x in enumerate(xs, start=1):
         hs[t] = np.tanh(w * hs[t - 1] + x)
-    adjoint, total = 1.0, 0.0
+    adjoint, total, inputs_bar = 1.0, 0.0, []
     for t in reversed(range(1, len(xs) + 1)):
         local = adjoint * (1 - hs[t] * hs[t])
+        inputs_bar.append(local)
         total = total + hs[t - 1] * local
         adjoint = w * local
-    return total
+    return total, inputs_bar[::-1]
 ''',
     "task5": '''
 def state_gradients(w, xs):
