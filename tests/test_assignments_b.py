@@ -438,9 +438,22 @@ class Tensor:
                     ready.append(parent)
 '''
 
+BY_HAND_05 = """
+x, W1 = np.array([1.0, 2.0]), np.array([[1.0, -1.0], [0.5, 1.0]])
+z = W1 @ x + np.array([0.0, -1.0])
+h = np.maximum(z, 0.0)
+f = np.array([2.0, -3.0]) @ h + 0.5
+f_bar = f - 1.0
+h_bar = f_bar * np.array([2.0, -3.0])
+z_bar = h_bar * (z > 0)
+by_hand = dict(f=f, loss=0.5 * f_bar**2, f_bar=f_bar, w2_bar=f_bar * h, b2_bar=f_bar,
+               h_bar=h_bar, z_bar=z_bar, W1_bar=np.outer(z_bar, x), b1_bar=z_bar)
+"""
+
 ALTERNATIVE_05 = {
-    "task1": TENSOR_KAHN,
-    "task2": '''
+    "task1": BY_HAND_05,
+    "task2": TENSOR_KAHN,
+    "task3": '''
 def cross_entropy(logits, labels):
     z = logits.value
     rows = np.arange(z.shape[0])
@@ -451,7 +464,7 @@ def cross_entropy(logits, labels):
     return Tensor(np.mean(log_total - z[rows, labels]), [logits],
                   lambda g: [g * (probabilities - onehot) / len(rows)])
 ''',
-    "task3": '''
+    "task4": '''
 def value_and_grad(loss_fn, params):
     names = list(params)
     leaves = [Tensor(params[name]) for name in names]
@@ -464,7 +477,7 @@ def mlp_loss(params, X, y):
     first = (Tensor(X) @ params["W1"] + params["b1"]).relu()
     return cross_entropy(first @ params["W2"] + params["b2"], y)
 ''',
-    "task4": '''
+    "task5": '''
 def train(X, y):
     rng = np.random.default_rng(7)
     params = init_params(2, 24, 2, seed=3)
@@ -475,7 +488,7 @@ def train(X, y):
             params = {k: params[k] - 0.3 * grads[k] for k in params}
     return params
 ''',
-    "task5": '''
+    "task6": '''
 def loss_and_tangent(params, tangents, X, y):
     a = X @ params["W1"] + params["b1"]
     da = X @ tangents["W1"] + tangents["b1"]
@@ -490,7 +503,7 @@ def loss_and_tangent(params, tangents, X, y):
     loss = np.mean(-np.log(p[rows, y]))
     return loss, np.mean(np.einsum("ij,ij->i", p, dz) - dz[rows, y])
 ''',
-    "task6": '''
+    "task7": '''
 def cost_ratios(params, X, y, repeats=10):
     def median(run):
         times = []
@@ -563,8 +576,8 @@ def mlp_loss(params, X, y):
 @pytest.mark.parametrize("answer", [HAND_WRITTEN_05, DIFFERENCES_05],
                          ids=["hand-written backprop", "central differences"])
 def test_05_task3_needs_the_engine(answer):
-    problems = verdicts("05_mlp", run("05_mlp", {"task3": answer}, until="test_task3"))
-    assert problems["test_task3"]
+    problems = verdicts("05_mlp", run("05_mlp", {"task4": answer}, until="test_task4"))
+    assert problems["test_task4"]
 
 
 def test_05_engine_semantics_are_tested():
@@ -581,23 +594,23 @@ def test_05_engine_semantics_are_tested():
                                        "            if node.grad is None:\n"
                                        "                node.grad = np.zeros_like(node.value)\n")
     for answer in (recursive, accumulating):
-        problems = verdicts("05_mlp", run("05_mlp", {"task1": answer}, until="test_task1"))
-        assert problems["test_task1"]
+        problems = verdicts("05_mlp", run("05_mlp", {"task2": answer}, until="test_task2"))
+        assert problems["test_task2"]
     text = "".join(source(c) for c in load("05_mlp") if c["cell_type"] == "markdown")
     assert "zero_grad" in text and "PyTorch" in text and "adds" in text
 
 
 def test_05_later_tasks_are_graded_on_the_reference_engine():
-    """A bug in task 1 costs task 1; the hidden tests of tasks 2 and 3 run on the reference."""
+    """A bug in task 2 costs task 2; the hidden tests of tasks 3 and 4 run on the reference."""
     hidden_part = {t: _answer("05_mlp", f"test_{t}").split("### BEGIN HIDDEN TESTS")[-1]
-                   for t in ("task2", "task3")}
+                   for t in ("task3", "task4")}
     assert all(re.search(r"^Tensor(, cross_entropy)? = _ReferenceTensor", text, flags=re.M)
                for text in hidden_part.values())
     broken = TENSOR_KAHN.replace("np.matmul(x.T, g)]", "2 * np.matmul(x.T, g)]")
-    result = run("05_mlp", {"task1": broken}, until="test_task3")
-    events = dict(result)["test_task3"][0]
+    result = run("05_mlp", {"task2": broken}, until="test_task4")
+    events = dict(result)["test_task4"][0]
     hidden = [e for e in events if "2-7-3" in e["what"] or "skip" in e["what"]]
-    ref = {(e["what"], e["n"]): e for e in reference("05_mlp")["test_task3"][0]}
+    ref = {(e["what"], e["n"]): e for e in reference("05_mlp")["test_task4"][0]}
     assert hidden and all(not compare(e["how"], e["what"], decode(e["got"]),
                                       decode(ref[(e["what"], e["n"])]["got"]),
                                       rtol=e["rtol"], atol=e["atol"]) for e in hidden)
@@ -608,10 +621,10 @@ def test_05_prints_duality_and_the_measured_constants():
     reverse_line, forward_line = printed["duality"].splitlines()
     assert reverse_line.split("=")[-1].strip()[:12] == forward_line.split("=")[-1].strip()[:12]
     found = re.search(r"w_grad = ([\d.]+) \(the lecture: 3 to 4\), w_tan = ([\d.]+)",
-                      printed["test_task6"])
+                      printed["test_task7"])
     assert found and float(found[1]) >= 1.0 and float(found[2]) >= 1.0
-    assert re.search(r"test accuracy (9[5-9]|100)\.\d%", printed["test_task4"])
-    assert "epochs, lr, batch_size, n_hidden" not in released(_answer("05_mlp", "task4"))
+    assert re.search(r"test accuracy (9[5-9]|100)\.\d%", printed["test_task5"])
+    assert "epochs, lr, batch_size, n_hidden" not in released(_answer("05_mlp", "task5"))
 
 
 # ----------------------------------------------------------------- 06: the cost of the modes
@@ -842,8 +855,8 @@ def test_05_measured_constants_come_from_timings_not_from_the_lecture():
     """Issue 11 item 20: any honest timing passes (wide bounds); made-up constants do not."""
     made_up = ('def cost_ratios(params, X, y, repeats=10):\n'
                '    return {"w_grad": 3.5, "w_tan": 2.2}\n')
-    problems = verdicts("05_mlp", run("05_mlp", {"task6": made_up}))
-    assert "calls of loss_value" in problems["test_task6"]
+    problems = verdicts("05_mlp", run("05_mlp", {"task7": made_up}))
+    assert "calls of loss_value" in problems["test_task7"]
     # a machine so busy that one timing is 100 times too long still passes
-    slow_value = ALTERNATIVE_05["task6"].replace("base = median(", "base = 100 * median(")
-    assert not verdicts("05_mlp", run("05_mlp", {"task6": slow_value}))["test_task6"]
+    slow_value = ALTERNATIVE_05["task7"].replace("base = median(", "base = 100 * median(")
+    assert not verdicts("05_mlp", run("05_mlp", {"task7": slow_value}))["test_task7"]
