@@ -443,24 +443,36 @@ _unary("abs", abs, np.abs, abs_jvp, abs_vjp, "|·|",
        r"\bar x \mathrel{+}= \bar v \operatorname{sign}(x)", NONZERO)
 
 
+def _maximum_share(x, y):
+    """[x > y] + ½[x = y]: x's share of the derivative of max(x, y), a constant.
+
+    At a tie both inputs get half, as in torch, JAX and autograd (and as the ``max``
+    reduction shares between tied entries), so max(x, x) has derivative 1 in x."""
+    xv, yv = primal_value(x), primal_value(y)
+    if type(xv) is float and type(yv) is float:
+        return 1.0 if xv > yv else 0.5 if xv == yv else 0.0
+    share = (xv > yv) + 0.5 * (xv == yv)
+    return share.astype(_float_type(np.result_type(xv, yv)), copy=False)
+
+
 def maximum_jvp_x(dx, out, x, y):
-    """v̇ += [x ≥ y] ẋ"""
-    return dx * (primal_value(x) >= primal_value(y))
+    """v̇ += ([x > y] + ½[x = y]) ẋ"""
+    return dx * _maximum_share(x, y)
 
 
 def maximum_jvp_y(dy, out, x, y):
-    """v̇ += [x < y] ẏ"""
-    return dy * (primal_value(x) < primal_value(y))
+    """v̇ += ([x < y] + ½[x = y]) ẏ"""
+    return dy * (1.0 - _maximum_share(x, y))
 
 
 def maximum_vjp_x(g, out, x, y):
-    """x̄ += v̄ [x ≥ y]"""
-    return g * (primal_value(x) >= primal_value(y))
+    """x̄ += v̄ ([x > y] + ½[x = y])"""
+    return g * _maximum_share(x, y)
 
 
 def maximum_vjp_y(g, out, x, y):
-    """ȳ += v̄ [x < y]"""
-    return g * (primal_value(x) < primal_value(y))
+    """ȳ += v̄ ([x < y] + ½[x = y])"""
+    return g * (1.0 - _maximum_share(x, y))
 
 
 def _maximum(x, y):
@@ -471,8 +483,10 @@ def _maximum(x, y):
 
 register(Rule("maximum", _maximum, (maximum_jvp_x, maximum_jvp_y),
               (maximum_vjp_x, maximum_vjp_y), "max",
-              r"v = \max(x, y)", r"\dot v = [x \ge y]\, \dot x + [x < y]\, \dot y",
-              r"\bar x \mathrel{+}= \bar v [x \ge y],\; \bar y \mathrel{+}= \bar v [x < y]",
+              r"v = \max(x, y)", r"\dot v = [x > y]\, \dot x + [x < y]\, \dot y"
+              r" \;(\frac{1}{2} \text{ each at } x = y)",
+              r"\bar x \mathrel{+}= \bar v [x > y],\; \bar y \mathrel{+}= \bar v [x < y]"
+              r" \;(\frac{1}{2} \text{ each at } x = y)",
               (Domain(-3.0, -0.5), Domain(0.5, 3.0)), True))
 
 
