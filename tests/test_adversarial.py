@@ -28,9 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CLASS = {
     "03_reverse_mode": GENERIC + SPECIFIC.get("03_reverse_mode", []),
-    "05_mlp": [c for c in GENERIC if c.kind in ("honest", "broken") or c.name in (
+    "05_mlp": [c for c in GENERIC if c.name in (
+        "honest_solution", "honest_stderr_warning", "honest_tqdm", "honest_pasted_answer_cell",
         "reference_plain_import", "reference_autograd", "process_sigint_ignoring_loop",
-        "hook_input_transformer", "helpers_forge_channel")] + SPECIFIC.get("05_mlp", []),
+        "hook_input_transformer", "helpers_forge_channel", "broken_invalid_json")]
+    + SPECIFIC.get("05_mlp", []),
 }
 
 pytestmark = pytest.mark.skipif(bool(sandbox_module.unavailable_reason()),
