@@ -29,11 +29,16 @@ class Layout:
     crossings: int = 0
     extent: tuple[float, float, float, float] = (0, 0, 0, 0)  # xmin, xmax, ymin, ymax
     column_of: dict[int, int] = field(default_factory=dict)
+    direction: str = "right"  # "right": columns left to right; "down": rows top to bottom
 
 
 def layered_layout(graph: Graph, box: tuple[float, float] = (1.9, 0.9),
-                   gap: tuple[float, float] = (0.9, 0.45)) -> Layout:
-    """Lay the graph out left to right; ``box`` is a node's size, ``gap`` the space between."""
+                   gap: tuple[float, float] = (0.9, 0.45), direction: str = "right") -> Layout:
+    """Lay the graph out left to right (or top-down with ``direction="down"``, for long
+    chains); ``box`` is a node's size, ``gap`` the horizontal and vertical space between."""
+    if direction not in ("right", "down"):
+        raise ValueError(f"layered_layout: direction must be 'right' or 'down', got "
+                         f"{direction!r}")
     column = {}
     for node in graph.nodes:  # evaluation order: parents come first
         column[node.index] = 1 + max((column[p] for p in node.parents), default=-1)
@@ -60,13 +65,18 @@ def layered_layout(graph: Graph, box: tuple[float, float] = (1.9, 0.9),
     place: dict[object, tuple[float, float]] = {}
     for c, layer in enumerate(layers):
         offset = (tallest - len(layer)) / 2
-        for r, key in enumerate(layer):
-            place[key] = (c * dx, -(r + offset) * dy)
+        for r, key in enumerate(layer):  # column c, row r: across, or down the page
+            place[key] = (c * dx, -(r + offset) * dy) if direction == "right" else (
+                (r + offset) * dx, -c * dy)
     positions = {k: v for k, v in place.items() if isinstance(k, int)}
     chains = [[place[k] for k in keys] for keys in chains_keys]
-    extent = (-width / 2, (n_columns - 1) * dx + width / 2,
-              -(tallest - 1) * dy - height / 2, height / 2)
-    return Layout(positions, chains, layers, box, crossings, extent, column)
+    if direction == "right":
+        extent = (-width / 2, (n_columns - 1) * dx + width / 2,
+                  -(tallest - 1) * dy - height / 2, height / 2)
+    else:
+        extent = (-width / 2, (tallest - 1) * dx + width / 2,
+                  -(n_columns - 1) * dy - height / 2, height / 2)
+    return Layout(positions, chains, layers, box, crossings, extent, column, direction)
 
 
 def _neighbours(chains_keys):

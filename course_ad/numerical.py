@@ -6,8 +6,9 @@ shrinks: f(x + h) and f(x) agree in their leading digits, so their difference ke
 rounding noise. The complex step i·h subtracts nothing, so it has no cancellation (it still
 rounds, like any floating-point evaluation, at the level of ε). A gradient in n variables
 costs n + 1 evaluations with one-sided differences (f(x) is shared), 2n with central ones,
-which is why they check AD rather than replace it. ``gradcheck`` compares AD against central differences along random directions,
-and forward against reverse mode, at first and second order.
+which is why they check AD rather than replace it. ``gradcheck`` compares AD against central
+differences along random directions, and forward against reverse mode, at first and second
+order.
 """
 
 from __future__ import annotations
