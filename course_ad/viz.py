@@ -169,7 +169,7 @@ class GraphView:
 
     def _draw_node(self, ax, node) -> FancyBboxPatch:
         x, y = self.layout.positions[node.index]
-        w, h = self.layout.box
+        w, h = self.layout.size_of(node.index)
         fill, ink = COLOURS[_state(node.index, self.frame)]
         edge, lw = _border(node, self.graph)
         box = FancyBboxPatch((x - w / 2, y - h / 2), w, h,
@@ -314,23 +314,40 @@ def _node_lines(graph: Graph, node, frame: Frame) -> list[str]:
 
 
 def _compact(x: Any) -> str:
+    """A number, a short vector in full (up to 3 entries), else the shape of the array."""
     if isinstance(x, np.ndarray) and x.ndim:
-        return f"array{x.shape}"
+        if x.ndim > 1 or x.size > 3:
+            return f"array{x.shape}"
+        return "[" + ", ".join(_fmt(v) for v in x) + "]"
     return _fmt(x)
+
+
+def _line_height() -> float:
+    return FONT * LINE_SPACING / 72 / INCH_PER_UNIT
 
 
 def _box_size(labels: list[list[str]]) -> tuple[float, float]:
     """A box that fits the widest line and the most lines, measured at FONT points."""
     widest = max(text_width(line) for lines in labels for line in lines)
     rows = max(len(lines) for lines in labels)
-    line = FONT * LINE_SPACING / 72 / INCH_PER_UNIT
-    return max(1.3, widest + 0.24), 0.2 + line * rows
+    return max(1.3, widest + 0.24), 0.2 + _line_height() * rows
+
+
+def _widths(graph: Graph, labels: list[list[str]]) -> dict[int, float]:
+    """Each node's own width: its widest line in any of the frames given (labels per node,
+    frame after frame), so the boxes stay put while the explorer steps."""
+    widths: dict[int, float] = {}
+    for position, lines in enumerate(labels):
+        index = graph.nodes[position % len(graph.nodes)].index
+        width = max(1.1, max(text_width(line) for line in lines) + 0.24)
+        widths[index] = max(widths.get(index, 0.0), width)
+    return widths
 
 
 def _gap(labels: list[list[str]]) -> tuple[float, float]:
     """Room between boxes for a number on an edge (the widest value or derivative)."""
     number = max((text_width(line.split(" = ")[-1]) for lines in labels for line in lines[1:]
-                  if line), default=0.6)
+                  if line and "[" not in line), default=0.6)
     return max(0.9, number + 0.28), 0.5
 
 
@@ -338,11 +355,12 @@ def _fitting_layout(graph: Graph, labels: list[list[str]], direction: str | None
     """Left to right when that fits MAX_WIDTH inches, else top-down (or as asked)."""
     if direction not in (None, "right", "down"):
         raise ValueError(f"draw: direction must be None, 'right' or 'down', got {direction!r}")
-    box, gap = _box_size(labels), _gap(labels)
-    layout = layered_layout(graph, box=box, gap=gap, direction=direction or "right")
+    box, gap, widths = _box_size(labels), _gap(labels), _widths(graph, labels)
+    layout = layered_layout(graph, box=box, gap=gap, direction=direction or "right",
+                            widths=widths)
     xmin, xmax, _, _ = layout.extent
     if direction is None and (xmax - xmin + 2 * PAD) * INCH_PER_UNIT > MAX_WIDTH:
-        layout = layered_layout(graph, box=box, gap=gap, direction="down")
+        layout = layered_layout(graph, box=box, gap=gap, direction="down", widths=widths)
     return layout
 
 
