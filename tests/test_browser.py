@@ -96,7 +96,12 @@ def test_explorer_notebook_runs_and_steps_in_a_real_browser(lab):
         caption = explorer.locator(".cad-caption")
         graph = explorer.locator(".cad-graph")
         graph.locator("svg").wait_for()
-        assert "step 1/8" in caption.inner_text()
+        explorer.scroll_into_view_if_needed()  # JupyterLab renders only what is in view
+        page.wait_for_function(  # the widgets render one by one: wait for the caption too
+            "el => el.innerText.includes('step 1/8')", arg=caption.element_handle())
+        svg_width = graph.locator("svg").bounding_box()["width"]
+        cell_width = explorer.bounding_box()["width"]
+        assert svg_width <= cell_width, "the picture is wider than the cell"
         assert explorer.locator(".cad-slider .widget-readout").inner_text().strip() == "1"
         before = graph.inner_html()
         explorer.scroll_into_view_if_needed()
