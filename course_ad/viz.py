@@ -205,14 +205,24 @@ class GraphView:
             ax.add_patch(arrow)
             if key in frame.flows:  # what this edge carried: a term of the sum at its end
                 (sx, sy), (tx, ty) = start, chain[-1]
-                # the middle of the arc (a quadratic Bézier: mid + rad/2 · the normal)
-                lx = (sx + tx) / 2 + rad / 2 * (ty - sy)
-                ly = (sy + ty) / 2 - rad / 2 * (tx - sx)
+                t = self._gap_middle(edge, len(chain) == 2, sx, tx)
+                # the middle of the gap on the arc (a quadratic Bézier: mid + rad/2 · normal)
+                lx = sx + t * (tx - sx) + rad / 2 * (ty - sy)
+                ly = sy + t * (ty - sy) - rad / 2 * (tx - sx)
                 ax.text(lx, ly, _fmt(frame.flows[key]), fontsize=FONT, ha="center",
                         va="center", color=HOT_EDGE if hot else FLOW_INK, zorder=5,
                         family=FAMILY, weight="bold" if hot else "normal",
                         bbox={"boxstyle": "round,pad=0.15", "fc": "white",
                               "ec": HOT_EDGE if hot else "#e5e7eb", "lw": 0.6})
+
+    def _gap_middle(self, edge, from_node: bool, sx: float, tx: float) -> float:
+        """Where along the last segment the space between the two boxes is centred (left to
+        right, boxes of different widths shift it; top-down it is the middle)."""
+        if self.layout.direction != "right" or tx == sx:
+            return 0.5
+        start = self.layout.size_of(edge.source)[0] / 2 if from_node else 0.0
+        end = self.layout.size_of(edge.target)[0] / 2
+        return (start + (tx - sx) - end) / 2 / (tx - sx)
 
     def _draw_legend(self, ax, rows, left, top) -> None:
         unit = FONT / 72 / INCH_PER_UNIT  # one em in data units
