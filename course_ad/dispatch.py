@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Traced", "apply", "evaluate", "primal", "as_value", "primal_value", "new_level",
-           "shape_of", "zeros"]
+__all__ = ["Traced", "apply", "apply2", "evaluate", "primal", "as_value", "primal_value",
+           "new_level", "shape_of", "zeros"]
 
 _levels = itertools.count(1)
 
@@ -40,6 +40,10 @@ class Traced:
     def _apply(self, rule: Any, args: tuple, params: dict) -> Traced:  # pragma: no cover
         raise NotImplementedError
 
+    def _apply2(self, rule: Any, x: Any, y: Any) -> Traced:
+        """``_apply`` for two arguments and no parameters; engines may specialise it."""
+        return self._apply(rule, (x, y), {})
+
 
 def apply(rule: Any, *args: Any, **params: Any) -> Any:
     """Run primitive ``rule`` on ``args``: plain numbers in, plain numbers out; else trace."""
@@ -50,6 +54,23 @@ def apply(rule: Any, *args: Any, **params: Any) -> Any:
     if top is None:
         return primal(rule, args, params)
     return top._apply(rule, args, params)
+
+
+def apply2(rule: Any, x: Any, y: Any) -> Any:
+    """``apply`` for a primitive of two arguments and no parameters (``x * y``, ``x + 1``).
+
+    The same choice of engine, without packing arguments: in a graph of Python floats this
+    runs once per node, so its cost is most of the cost of recording the graph."""
+    if isinstance(x, Traced):
+        if isinstance(y, Traced) and y._rank > x._rank:
+            return y._apply2(rule, x, y)
+        return x._apply2(rule, x, y)
+    if isinstance(y, Traced):
+        return y._apply2(rule, x, y)
+    try:
+        return rule.primal(x, y)
+    except (TypeError, ValueError, IndexError) as err:
+        raise _explain(rule, (x, y), {}, err) from err
 
 
 def evaluate(rule: Any, values: tuple | list, params: dict) -> Any:
