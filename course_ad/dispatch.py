@@ -51,9 +51,12 @@ def apply(rule: Any, *args: Any, **params: Any) -> Any:
     for a in args:
         if isinstance(a, Traced) and (top is None or a._rank > top._rank):
             top = a
-    if top is None:
-        return primal(rule, args, params)
-    return top._apply(rule, args, params)
+    if top is not None:
+        return top._apply(rule, args, params)
+    try:  # primal(), inlined: the rules' own operations on plain arrays come this way
+        return rule.primal(*args, **params) if params else rule.primal(*args)
+    except (TypeError, ValueError, IndexError) as err:
+        raise _explain(rule, args, params, err) from err
 
 
 def apply2(rule: Any, x: Any, y: Any) -> Any:

@@ -221,6 +221,12 @@ def unbroadcast(cotangent: Any, shape: tuple[int, ...]) -> Any:
     lead = len(have) - len(shape)
     if lead < 0:  # a constant cotangent smaller than its input (e.g. a zero)
         return broadcast_to(cotangent, shape)
+    if type(cotangent) is np.ndarray:  # plain numbers: one reduction, no tracing to do
+        if lead == 1 and have[1:] == shape:  # a bias added to every row
+            return np.add.reduce(cotangent, axis=0)
+        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                          if n == 1 and have[lead + i] != 1)
+        return np.add.reduce(cotangent, axis=axes).reshape(shape)
     if lead:
         cotangent = _sum(cotangent, tuple(range(lead)), False)
     ones = tuple(i for i, n in enumerate(shape) if n == 1 and have[lead + i] != 1)
@@ -389,8 +395,11 @@ def _axes(x: Any, axis: Axis, who: str) -> tuple[int, ...] | None:
     if axis is None:
         return None
     ndim = len(shape_of(x))
-    axis = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    axis = (axis,) if type(axis) is int or isinstance(axis, numbers.Integral) else tuple(axis)
     return tuple(sorted(_one_axis(a, ndim, who) for a in axis))
+
+
+_PLAIN_INDEX_TYPES = {int, slice, np.ndarray, type(None), type(Ellipsis)}
 
 
 def _one_axis(axis: int, ndim: int, who: str) -> int:
@@ -402,6 +411,8 @@ def _one_axis(axis: int, ndim: int, who: str) -> int:
 def _plain_index(index: Any) -> Any:
     """Indices are constants: strip tracing and turn lists into arrays."""
     if isinstance(index, tuple):
+        if all(type(i) in _PLAIN_INDEX_TYPES for i in index):
+            return index  # the usual case, x[rows, labels] or x[:, 0]: nothing to convert
         return tuple(_plain_index(i) for i in index)
     if isinstance(index, Traced):
         index = primal_value(index)

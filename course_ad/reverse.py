@@ -156,12 +156,15 @@ class ReverseDiff(Operators, Traced):
                         continue
                     c = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
                 pv = parent.value
-                if type(c) is not float or type(pv) is not float:
+                if type(c) is np.ndarray and type(pv) is np.ndarray:
+                    if c.shape != pv.shape:
+                        c = unbroadcast(c, pv.shape)
+                elif type(c) is not float or type(pv) is not float:
                     c = _fit(c, pv)
                 previous = parent.grad
                 if previous is None:
                     parent.grad = c
-                elif parent in owned and type(c) is np.ndarray and c.dtype == previous.dtype:
+                elif parent in owned and type(c) is np.ndarray and c.dtype is previous.dtype:
                     previous += c
                 else:
                     parent.grad = total = previous + c
@@ -171,6 +174,15 @@ class ReverseDiff(Operators, Traced):
     def _apply(self, rule: Any, args: tuple, params: dict) -> ReverseDiff:
         """Record an operation: the node's value, its traced parents and its constants."""
         rank = self._rank
+        if len(args) == 1 and args[0] is self and not isinstance(self.value, Traced):
+            value = self.value  # one argument, this node's own (sin(x), x.sum(axis=0), ...)
+            try:
+                out = rule.primal(value, **params) if params else rule.primal(value)
+            except (TypeError, ValueError, IndexError):
+                out = primal(rule, (value,), params)  # raises the error that explains
+            node = _record(type(self), rule, out, None, _FIRST, params or _NO_PARAMS, rank)
+            node._first = self
+            return node
         values = list(args)
         parents = []
         argnums = []

@@ -618,7 +618,7 @@ def _argmax_weights(x, out, axis):
     """1/k on each of the k entries that attain the maximum, 0 elsewhere (a constant)."""
     xv, ov = primal_value(x), primal_value(out)
     hit = xv == np.reshape(ov, _kept_shape(np.shape(xv), axis))
-    return hit / np.sum(hit, axis=axis, keepdims=True)
+    return hit / np.add.reduce(hit, axis=axis, keepdims=True)
 
 
 def max_jvp(dx, out, x, *, axis, keepdims):
@@ -862,7 +862,11 @@ def _scatter_examples(rng):
             ((rng.standard_normal((2, 3)),), {"index": (slice(1, 3),), "shape": (4, 3)})]
 
 
-register(Rule("reshape", lambda x, *, shape: np.reshape(x, shape), (reshape_jvp,),
+def _reshape(x, *, shape):
+    return x.reshape(shape) if type(x) is np.ndarray else np.reshape(x, shape)
+
+
+register(Rule("reshape", _reshape, (reshape_jvp,),
               (reshape_vjp,), "reshape", r"V = \operatorname{reshape}(X)",
               r"\dot V = \operatorname{reshape}(\dot X)",
               r"\bar X \mathrel{+}= \operatorname{reshape}(\bar V)", examples=_reshape_examples))
