@@ -813,7 +813,7 @@ def scatter_add_vjp(gbar, out, g, *, index, shape):
 
 def _broadcast_to(x, *, shape):
     """A writeable copy: gradients handed to users must not be read-only views."""
-    out = np.empty(shape, dtype=np.result_type(x, np.float64))
+    out = np.empty(shape, dtype=_float_type(x))
     try:
         out[...] = x
     except ValueError:
@@ -828,9 +828,19 @@ def _getitem(x, *, index):
 
 def _scatter_add(g, *, index, shape):
     """Zeros of ``shape`` with ``g`` added at ``index``: the adjoint of indexing."""
-    total = np.zeros(shape, dtype=np.result_type(g, np.float64))
-    np.add.at(total, index, g)
+    total = np.zeros(shape, dtype=_float_type(g))
+    if all(type(i) in (int, slice) for i in (index if type(index) is tuple else (index,))):
+        total[index] = g  # a basic index never repeats an entry: no need for add.at
+    else:
+        np.add.at(total, index, g)
     return total
+
+
+def _float_type(x):
+    """The result type of x with float64 (float64 itself, the common case, found fast)."""
+    if type(x) is float or (type(x) is np.ndarray and x.dtype == np.float64):
+        return np.float64
+    return np.result_type(x, np.float64)
 
 
 def _reshape_examples(rng):
