@@ -145,6 +145,8 @@ def shape_of(x: Any) -> tuple[int, ...]:
     if kind is float:
         return ()
     x = primal_value(x)
+    if type(x) is np.ndarray:
+        return x.shape
     return x.shape if isinstance(x, np.ndarray | np.generic) else np.shape(x)
 
 

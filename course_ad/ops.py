@@ -395,7 +395,9 @@ def _axes(x: Any, axis: Axis, who: str) -> tuple[int, ...] | None:
     if axis is None:
         return None
     ndim = len(shape_of(x))
-    axis = (axis,) if type(axis) is int or isinstance(axis, numbers.Integral) else tuple(axis)
+    if type(axis) is int and 0 <= axis < ndim:
+        return (axis,)  # the usual case, checked without building anything
+    axis = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
     return tuple(sorted(_one_axis(a, ndim, who) for a in axis))
 
 
@@ -411,9 +413,10 @@ def _one_axis(axis: int, ndim: int, who: str) -> int:
 def _plain_index(index: Any) -> Any:
     """Indices are constants: strip tracing and turn lists into arrays."""
     if isinstance(index, tuple):
-        if all(type(i) in _PLAIN_INDEX_TYPES for i in index):
-            return index  # the usual case, x[rows, labels] or x[:, 0]: nothing to convert
-        return tuple(_plain_index(i) for i in index)
+        for i in index:
+            if type(i) not in _PLAIN_INDEX_TYPES:
+                return tuple(_plain_index(i) for i in index)
+        return index  # the usual case, x[rows, labels] or x[:, 0]: nothing to convert
     if isinstance(index, Traced):
         index = primal_value(index)
     if isinstance(index, list):
