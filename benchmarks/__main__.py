@@ -36,8 +36,10 @@ def main(argv: list[str]) -> int:
         for label, run in TUNED if tuned else BENCHMARKS:
             print(f"running {label} ...", flush=True)
             rows += run()
+    suffix = " [tuned: glibc mallopt]" if tuned else ""
+    width = max([34] + [len(r["bench"] + suffix) for r in rows])
     print()
-    print(f"{'benchmark':<34} {'case':<40} {'time':>11} {'ratio':>8}  target")
+    print(f"{'benchmark':<{width}} {'case':<40} {'time':>11} {'ratio':>8}  target")
     missed = 0
     for r in rows:
         target = ""
@@ -46,8 +48,8 @@ def main(argv: list[str]) -> int:
             missed += not ok
             target = f"≤ {r['target']:.2f} {'met' if ok else 'MISSED'}"
         ratio = f"1/{1 / r['ratio']:.0f}" if r["ratio"] < 0.01 else f"{r['ratio']:.2f}"
-        bench = r["bench"] + (" [tuned: glibc mallopt]" if tuned else "")
-        print(f"{bench:<34} {r['case']:<40} {fmt_time(r['time'])} {ratio:>8}x  {target}")
+        bench = r["bench"] + suffix
+        print(f"{bench:<{width}} {r['case']:<40} {fmt_time(r['time'])} {ratio:>8}x  {target}")
     print(f"\nratios are against the first row of each benchmark ({missed} target(s) missed)")
     if tuned:
         print("these figures use allocator tuning a user does not have by default (glibc mallopt)")
