@@ -162,7 +162,7 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
 
 def reshape(x: Any, shape: int | Sequence[int]) -> Any:
     """x with a new shape (one entry may be -1)"""
-    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
+    shape = _shape(shape)
     return apply(rules.RULES["reshape"], x, shape=shape)
 
 
@@ -178,7 +178,7 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
 
 def broadcast_to(x: Any, shape: int | Sequence[int]) -> Any:
     """x repeated along new or size-1 axes to ``shape``"""
-    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
+    shape = _shape(shape)
     return apply(rules.RULES["broadcast_to"], x, shape=shape)
 
 
@@ -399,6 +399,17 @@ def _axes(x: Any, axis: Axis, who: str) -> tuple[int, ...] | None:
         return (axis,)  # the usual case, checked without building anything
     axis = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
     return tuple(sorted(_one_axis(a, ndim, who) for a in axis))
+
+
+def _shape(shape: int | Sequence[int]) -> tuple[int, ...]:
+    """A shape as a tuple of ints (an int n is (n,)); a tuple of ints passes unchanged."""
+    if type(shape) is tuple:
+        for n in shape:
+            if type(n) is not int:
+                break
+        else:
+            return shape  # the rules' own calls: nothing to convert
+    return (shape,) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
 
 
 _PLAIN_INDEX_TYPES = {int, slice, np.ndarray, type(None), type(Ellipsis)}

@@ -617,7 +617,7 @@ def mean_vjp(g, out, x, *, axis, keepdims):
 def _argmax_weights(x, out, axis):
     """1/k on each of the k entries that attain the maximum, 0 elsewhere (a constant)."""
     xv, ov = primal_value(x), primal_value(out)
-    hit = xv == np.reshape(ov, _kept_shape(np.shape(xv), axis))
+    hit = xv == np.reshape(ov, _kept_shape(shape_of(xv), axis))
     return hit / np.add.reduce(hit, axis=axis, keepdims=True)
 
 
