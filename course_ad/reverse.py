@@ -156,15 +156,18 @@ class ReverseDiff(Operators, Traced):
                         continue
                     c = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
                 pv = parent.value
+                previous = parent.grad
+                if type(c) is float and type(pv) is float:  # a scalar graph: nothing to fit
+                    parent.grad = c if previous is None else previous + c
+                    continue
                 if type(c) is np.ndarray and type(pv) is np.ndarray:
                     if c.shape != pv.shape:
                         c = unbroadcast(c, pv.shape)
-                elif type(c) is not float or type(pv) is not float:
+                else:
                     c = _fit(c, pv)
-                previous = parent.grad
                 if previous is None:
                     parent.grad = c
-                elif parent in owned and type(c) is np.ndarray and c.dtype is previous.dtype:
+                elif type(c) is np.ndarray and parent in owned and c.dtype is previous.dtype:
                     previous += c
                 else:
                     parent.grad = total = previous + c
@@ -234,8 +237,20 @@ class ReverseDiff(Operators, Traced):
             out = rule.primal(xv, yv)
         except (TypeError, ValueError, IndexError):
             out = primal(rule, (xv, yv), _NO_PARAMS)  # raises the error that explains
-        node = _record(type(self), rule, out, values, argnums, _NO_PARAMS, rank)
+        node = self.__class__.__new__(self.__class__)  # _record, inlined: once per operator
+        node.value = out
+        node.grad = None
+        node.op = rule.name
+        node.name = ""
         node._first, node._second = parents
+        node._many = None
+        node._rule = rule
+        node._values = values
+        node._argnums = argnums
+        node._params = _NO_PARAMS
+        node._rank = rank
+        node._mark = 0
+        node._id = next(_created)
         return node
 
 
