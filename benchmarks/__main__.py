@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from . import backward_per_node, micrograd_step, mlp_step, sklearn_fit
+from . import backward_per_node, checkpoint_chain, micrograd_step, mlp_step, sklearn_fit, tape_step
 from .harness import fmt_time, one_blas_thread, steady_allocator
 
 BENCHMARKS = [
@@ -20,6 +20,8 @@ BENCHMARKS = [
     ("(c) cheap gradient principle", mlp_step.run_cheap_gradient),
     ("(d) backward per node", backward_per_node.run),
     ("(e) digits training against scikit-learn", sklearn_fit.run),
+    ("(f) MLP step through a tape", tape_step.run),
+    ("(g) checkpointing a chain", checkpoint_chain.run),
 ]
 TUNED = BENCHMARKS[1:3]  # the array benchmarks, where the allocator matters
 

@@ -32,26 +32,52 @@ def demo(epochs: int, plot: Path) -> int:
     return 0
 
 
-def course(step: str, root: Path, assignments: list[str] | None) -> int:
+def course(args: argparse.Namespace) -> int:
     """One step of the instructor's pipeline, with a per-student summary."""
     from . import grading
+    from .grading.pipeline import GradingOptions, record
 
+    root, step = args.root, args.command
     if not (root / "nbgrader_config.py").exists():
         print(f"{root.resolve()} has no nbgrader_config.py: run this in the course root",
               file=sys.stderr)
         return 2
-    run = {"release": grading.release, "autograde": grading.autograde,
-           "feedback": grading.feedback, "grades": grading.grades}[step]
-    result = run(root) if step == "grades" else run(root, only=assignments or None)
+    options = GradingOptions(jobs=args.jobs, cell_seconds=args.cell_seconds,
+                             allow_unsandboxed=args.unsandboxed)
+    only = args.assignments or None
+    if step == "autograde":
+        result = grading.autograde(root, only=only, options=options)
+    elif step == "record":
+        result = record(root, only=only, options=options)
+    elif step == "grades":
+        result = grading.grades(root)
+    else:
+        result = {"release": grading.release, "feedback": grading.feedback}[step](root, only=only)
     print(f"{step}:")
     print(result)
-    if step == "grades" and result.ok:
+    if step == "grades":
         print(f"written to {root / 'grades.csv'}")
     if not result.ok:
-        print(f"{len(result.problems)} problem(s); nbgrader's log follows on stderr",
-              file=sys.stderr)
-        print(result.log[-4000:], file=sys.stderr)
+        print(f"{len(result.problems)} problem(s)", file=sys.stderr)
+        if args.verbose:
+            print(result.log[-4000:], file=sys.stderr)
         return 1
+    return 0
+
+
+def try_notebook(args: argparse.Namespace) -> int:
+    """Grade one notebook the trusted way and print the verdict of every test (no gradebook)."""
+    from .grading.sandbox import Limits, Sandbox, SandboxUnavailableError
+    from .grading.trusted import UngradableSubmissionError, grade_notebook
+
+    try:
+        sandbox = Sandbox(Limits(cell_seconds=args.cell_seconds),
+                          allow_unsandboxed=args.unsandboxed)
+        graded = grade_notebook(args.root, args.assignment, args.notebook, sandbox)
+    except (SandboxUnavailableError, UngradableSubmissionError, FileNotFoundError) as error:
+        print(f"cannot grade {args.notebook}: {error}", file=sys.stderr)
+        return 2
+    print(graded.summary())
     return 0
 
 
@@ -61,17 +87,36 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("demo", help="train an MLP on the digits with a progress bar")
     run.add_argument("--epochs", type=int, default=30)
     run.add_argument("--plot", type=Path, default=Path("build/digits_training.png"))
-    for step, text in [("release", "source/ to release/ for every assignment"),
-                       ("autograde", "grade everything in submitted/"),
+    for step, text in [("release", "source/ to release/, and record the reference values"),
+                       ("record", "record the reference solution's values in references/"),
+                       ("autograde", "grade everything in submitted/, sandboxed"),
                        ("feedback", "HTML feedback without hidden tests"),
-                       ("grades", "export the gradebook to grades.csv")]:
+                       ("grades", "grades.csv from the gradebook")]:
         sub = commands.add_parser(step, help=text)
         sub.add_argument("assignments", nargs="*", help="only these assignments")
-        sub.add_argument("--root", type=Path, default=Path("."), help="the course root")
+        _grading_options(sub)
+    sub = commands.add_parser("try", help="grade one notebook and print each test's verdict")
+    sub.add_argument("assignment")
+    sub.add_argument("notebook", type=Path)
+    _grading_options(sub)
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.epochs, args.plot)
-    return course(args.command, args.root, args.assignments)
+    if args.command == "try":
+        return try_notebook(args)
+    return course(args)
+
+
+def _grading_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--root", type=Path, default=Path("."), help="the course root")
+    sub.add_argument("-j", "--jobs", type=int, default=0,
+                     help="submissions graded at once (default: one per core)")
+    sub.add_argument("--cell-seconds", type=float, default=30.0,
+                     help="time limit per cell, at least (default 30; and 10x the reference's)")
+    sub.add_argument("--unsandboxed", action="store_true",
+                     help="grade without a sandbox where none can be had (student code then "
+                          "runs with your rights; the report says so)")
+    sub.add_argument("-v", "--verbose", action="store_true", help="show nbgrader's log")
 
 
 if __name__ == "__main__":

@@ -195,33 +195,65 @@ def _check_order(f, primals, order, modes, eps, rng, report, prefix):
     numeric = (along(eps) - along(-eps)) / (2 * eps)
     results = {}
     if "fwd" in modes:
-        _, tangent = jvp(f, primals, u)
-        results["fwd"] = _inner(v, tangent)
-        _record(report, f"{prefix}forward vs central difference", results["fwd"], numeric)
+        try:
+            _, tangent = jvp(f, primals, u)
+            _check_shape(tangent, shape_of(out), "the output tangent")
+            results["fwd"] = _inner(v, tangent)
+        except Exception as err:  # a broken rule is a failed check, not a crash
+            _record_failure(report, f"{prefix}forward mode", err, numeric)
+        else:
+            _record(report, f"{prefix}forward vs central difference", results["fwd"], numeric)
     if "rev" in modes:
-        _, pullback = vjp(f, *primals)
-        cotangents = pullback(v)
-        results["rev"] = sum(_inner(c, d) for c, d in zip(cotangents, u))
-        _record(report, f"{prefix}reverse vs central difference", results["rev"], numeric)
+        try:
+            _, pullback = vjp(f, *primals)
+            cotangents = pullback(v)
+            for k, (c, p) in enumerate(zip(cotangents, primals)):
+                _check_shape(c, shape_of(p), f"the cotangent of argument {k}")
+            results["rev"] = sum(_inner(c, d) for c, d in zip(cotangents, u))
+        except Exception as err:
+            _record_failure(report, f"{prefix}reverse mode", err, numeric)
+        else:
+            _record(report, f"{prefix}reverse vs central difference", results["rev"], numeric)
     if len(results) == 2:
         _record(report, f"{prefix}forward vs reverse", results["fwd"], results["rev"])
     if order > 1:
-        if "fwd" in modes:
+        if "fwd" in results:
             def tangent_of(*xs):
                 return jvp(f, xs, u)[1]
             _check_order(tangent_of, primals, order - 1, modes, eps, rng, report,
                          prefix + "order 2, d(J·u): ")
-        if "rev" in modes:
+        if "rev" in results:
             def cotangent_of(*xs):
                 return _flat_sum(vjp(f, *xs)[1](v), u)
             _check_order(cotangent_of, primals, order - 1, modes, eps, rng, report,
                          prefix + "order 2, d(Jᵀv): ")
 
 
+def _check_shape(value: Any, want: tuple[int, ...], what: str) -> None:
+    if shape_of(value) != want:
+        raise ValueError(f"{what} has shape {shape_of(value)}, expected {want}")
+
+
+def _record_failure(report, name, err, numeric):
+    """A derivative that raised (or came out in the wrong shape): a failed row that says why."""
+    message = str(err).splitlines()[0] if str(err) else ""
+    if len(message) > 100:
+        message = message[:97] + "..."
+    numeric = float(primal_value(numeric))
+    report.checks.append(Check(f"{name} failed: {type(err).__name__}: {message}", math.nan,
+                               numeric, math.inf, math.inf, False))
+
+
 def _check_entries(f, primals, eps, report):
     """Every entry of a small gradient: where a rule is wrong, the index says where."""
-    _, pullback = vjp(f, *primals)
-    grads = pullback(1.0)
+    try:
+        _, pullback = vjp(f, *primals)
+        grads = pullback(1.0)
+        for k, (g, p) in enumerate(zip(grads, primals)):
+            _check_shape(g, shape_of(p), f"the gradient of argument {k}")
+    except Exception as err:
+        _record_failure(report, "gradient entry by entry", err, math.nan)
+        return
     for k, (p, g) in enumerate(zip(primals, grads)):
         def of_p(x, k=k):
             return f(*primals[:k], x, *primals[k + 1:])

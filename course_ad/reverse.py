@@ -10,12 +10,23 @@ are constants: no VJP is ever computed for them.
 from __future__ import annotations
 
 import itertools
+import math
 import operator
 from typing import Any
 
 import numpy as np
 
-from .dispatch import Traced, as_value, evaluate, primal, shape_of, zeros
+from .dispatch import (
+    Traced,
+    as_value,
+    complex_error,
+    evaluate,
+    is_complex,
+    ones,
+    primal,
+    shape_of,
+    zeros,
+)
 from .forward import _show
 from .ops import Operators, unbroadcast
 
@@ -41,6 +52,13 @@ class ReverseDiff(Operators, Traced):
     # values (``_values`` is None): they are its parents' values.
     __slots__ = ("value", "grad", "op", "name", "_first", "_second", "_many", "_rule",
                  "_values", "_argnums", "_params", "_rank", "_mark", "_id")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that changes ``_apply`` (to record or count operations) sees the binary
+        operators there too: the two-argument fast path is ReverseDiff's own."""
+        super().__init_subclass__(**kwargs)
+        if "_apply" in cls.__dict__ and "_apply2" not in cls.__dict__:
+            cls._apply2 = Traced._apply2
 
     def __init__(self, value: Any, *, name: str = "", level: int = 0) -> None:
         self.value = as_value(value, "ReverseDiff")
@@ -128,7 +146,7 @@ class ReverseDiff(Operators, Traced):
             g = node.grad
             first = node._first
             if g is None:
-                node.grad = zeros(shape_of(node.value))
+                node.grad = zeros(shape_of(node.value), node.value)
                 continue
             if first is None:
                 continue
@@ -140,10 +158,11 @@ class ReverseDiff(Operators, Traced):
                 args, out = node.inputs, node
             else:
                 args, out = node._values, node.value
-                if args is None:
-                    args = (first.value,) if second is None else (
-                        (first.value, second.value) if node._many is None
-                        else tuple(p.value for p in parents))
+                if args is None:  # every argument is a parent: their values
+                    if node._many is not None:
+                        args = tuple(p.value for p in parents)
+                    else:
+                        args = (first.value,) if second is None else (first.value, second.value)
             # Rule.cotangent, inlined: this loop runs once per edge of every sweep
             vjps = rule.vjp
             variadic = rule.variadic
@@ -153,7 +172,7 @@ class ReverseDiff(Operators, Traced):
                 else:
                     vjp = vjps[i]
                     if vjp is None:
-                        continue
+                        raise rule.not_differentiable(i, "VJP")
                     c = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
                 pv = parent.value
                 previous = parent.grad
@@ -199,6 +218,9 @@ class ReverseDiff(Operators, Traced):
                     nested = nested or isinstance(value, Traced)  # traced by an outer level
                 else:
                     nested = True
+            elif type(a) is not float and (a.dtype.kind == "c" if type(a) is np.ndarray
+                                           else is_complex(a)):  # only constants: leaves are real
+                raise complex_error(rule.name, a)
         out = (evaluate if nested else primal)(rule, values, params)
         argnums = tuple(argnums)
         node = _record(type(self), rule, out, None if len(parents) == len(args) else tuple(values),
@@ -225,12 +247,18 @@ class ReverseDiff(Operators, Traced):
             else:
                 if isinstance(xv, Traced):
                     return self._apply(rule, (x, y), _NO_PARAMS)
+                if type(y) is not float and (y.dtype.kind == "c" if type(y) is np.ndarray
+                                             else is_complex(y)):  # leaves are real
+                    raise complex_error(rule.name, y)
                 yv = y
                 parents, argnums, values = (x, None), _FIRST, (xv, y)
         else:
             yv = y.value
             if isinstance(yv, Traced):
                 return self._apply(rule, (x, y), _NO_PARAMS)
+            if type(x) is not float and (x.dtype.kind == "c" if type(x) is np.ndarray
+                                         else is_complex(x)):  # leaves are real
+                raise complex_error(rule.name, x)
             xv = x
             parents, argnums, values = (y, None), _SECOND, (x, yv)
         try:
@@ -321,16 +349,18 @@ def topological_order(output: ReverseDiff, reset_grads: bool = False) -> list[Re
 
 
 def _check_seed(output: ReverseDiff, seed: Any) -> Any:
+    """The output's adjoint: 1 for a single number (of any shape, such as (1,) or (1, 1),
+    in the output's precision), else the given seed, checked against the output's shape."""
     shape = shape_of(output.value)
     if seed is None:
-        if shape != ():
+        if shape != () and math.prod(shape) != 1:
             raise ValueError(
                 f"backward: the output has shape {shape}, not a scalar, so there is no single "
                 f"gradient; pass a seed cotangent of shape {shape} (e.g. "
                 f"f.backward(np.ones({shape})) gives the gradient of f.sum()), or reduce the "
                 "output to a scalar first"
             )
-        return 1.0
+        return ones(shape, output.value)
     seed = as_value(seed, "backward seed")
     if shape_of(seed) != shape:
         raise ValueError(

@@ -248,3 +248,28 @@ def test_parents_and_inputs_of_nodes_with_one_two_and_many_parents():
     stacked = ad.stack([x, y, z])
     assert stacked.parents == (x, y, z) and stacked.argnums == (0, 1, 2)
     assert x.parents == () and x.inputs == ()
+
+
+def test_an_operation_of_three_traced_arguments_gets_all_their_values_in_the_sweep():
+    x, y, z = ReverseDiff(2.0), ReverseDiff(3.0), ReverseDiff(5.0)
+    ad.sum(ad.stack([x * 1.0, y, z]) * np.array([1.0, 10.0, 100.0])).backward()
+    assert (x.grad, y.grad, z.grad) == (1.0, 10.0, 100.0)
+    a, b, c = (ReverseDiff(np.full(2, v)) for v in (2.0, 3.0, 5.0))
+    ad.einsum("i,i,i->", a, b, c).backward()
+    np.testing.assert_array_equal(a.grad, [15.0, 15.0])
+    np.testing.assert_array_equal(c.grad, [6.0, 6.0])
+
+
+def test_a_subclass_that_records_in_apply_sees_the_operators_too():
+    seen = []
+
+    class Recorded(ReverseDiff):
+        __slots__ = ()
+
+        def _apply(self, rule, args, params):
+            seen.append(rule.name)
+            return ReverseDiff._apply(self, rule, args, params)
+
+    x = Recorded(2.0)
+    y = ad.sin(x * 3.0 + x)
+    assert seen == ["mul", "add", "sin"] and isinstance(y, Recorded)
