@@ -111,6 +111,8 @@ def _float_or_array(float_fn: Callable, array_fn: Callable) -> Callable:
 
 def _float_type(x: Any) -> np.dtype:
     """x's dtype when it is a float type (float32 stays float32), float64 otherwise."""
+    if type(x) is np.ndarray and x.dtype.kind == "f":
+        return x.dtype  # the common case, without np.result_type
     dtype = np.result_type(x)
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
@@ -604,8 +606,9 @@ def mean_vjp(g, out, x, *, axis, keepdims):
 def _argmax_weights(x, out, axis):
     """1/k on each of the k entries that attain the maximum, 0 elsewhere (a constant)."""
     xv, ov = primal_value(x), primal_value(out)
-    hit = xv == np.reshape(ov, _kept_shape(np.shape(xv), axis))
-    return (hit / np.sum(hit, axis=axis, keepdims=True)).astype(_float_type(xv), copy=False)
+    hit = xv == np.reshape(ov, _kept_shape(shape_of(xv), axis))
+    return (hit / np.add.reduce(hit, axis=axis, keepdims=True)).astype(_float_type(xv),
+                                                                       copy=False)
 
 
 def max_jvp(dx, out, x, *, axis, keepdims):
@@ -816,7 +819,10 @@ def _getitem(x, *, index):
 def _scatter_add(g, *, index, shape):
     """Zeros of ``shape`` with ``g`` added at ``index``: the adjoint of indexing."""
     total = np.zeros(shape, dtype=_float_type(g))
-    np.add.at(total, index, g)
+    if all(type(i) in (int, slice) for i in (index if type(index) is tuple else (index,))):
+        total[index] = g  # a basic index never repeats an entry: no need for add.at
+    else:
+        np.add.at(total, index, g)
     return total
 
 
@@ -849,7 +855,11 @@ def _scatter_examples(rng):
             ((rng.standard_normal((2, 3)),), {"index": (slice(1, 3),), "shape": (4, 3)})]
 
 
-register(Rule("reshape", lambda x, *, shape: np.reshape(x, shape), (reshape_jvp,),
+def _reshape(x, *, shape):
+    return x.reshape(shape) if type(x) is np.ndarray else np.reshape(x, shape)
+
+
+register(Rule("reshape", _reshape, (reshape_jvp,),
               (reshape_vjp,), "reshape", r"V = \operatorname{reshape}(X)",
               r"\dot V = \operatorname{reshape}(\dot X)",
               r"\bar X \mathrel{+}= \operatorname{reshape}(\bar V)", examples=_reshape_examples))
