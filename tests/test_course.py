@@ -241,6 +241,7 @@ def _submissions(assignment: str, course: Path) -> dict[str, object]:
     endless.cells[answers[-1]].source = "while True:\n    pass"
     return {
         "instructor": source,
+        "untouched": release,
         "first_task": first_only,
         "blank_tampered_tests": tampered,
         "endless_loop": endless,
@@ -280,6 +281,7 @@ def test_golden_autograde(tmp_path, busy_cores):
         first, last = list(points)[0], list(points)[-1]
         total = sum(points.values())
         assert scores["instructor"] == (total, total), (assignment, result)
+        assert scores["untouched"] == (0.0, total), (assignment, result)
         assert scores["first_task"] == (points[first], total), (assignment, result)
         assert scores["blank_tampered_tests"] == (0.0, total), "edited tests come from source/"
         assert scores["endless_loop"] == (total - points[last], total), (assignment, result)
