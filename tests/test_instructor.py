@@ -106,7 +106,9 @@ def test_student_bundle_gives_away_no_instructor_material(student_bundle):
     # what students see anyway: the lectures, and every release (test_course checks that a
     # release holds none of its own assignment's hidden tests or answers)
     public = "\n".join(p.read_text() for p in [*(ROOT / "notebooks").glob("*.ipynb"),
-                                                 *(ROOT / "release").glob("*/*.ipynb")])
+                                                 *(ROOT / "release").glob("*/*.ipynb"),
+                                                 *(ROOT / "course_ad").rglob("*.py")])
+    # the library ships to students: a line it shares with a hidden test is no secret
     secrets = {line for a in ASSIGNMENTS for line in grading.hidden_test_lines(
         ROOT / "source" / a / f"{a}.ipynb") if line not in public}  # a lecture may show it
     answers = {line for a in ASSIGNMENTS for line in _solution_lines(a) if line not in public}
