@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Traced", "apply", "evaluate", "primal", "as_value", "primal_value", "new_level",
-           "shape_of", "zeros", "ones", "is_complex", "complex_error"]
+__all__ = ["Traced", "apply", "apply2", "evaluate", "primal", "as_value", "primal_value",
+           "new_level", "shape_of", "zeros", "ones", "is_complex", "complex_error"]
 
 _levels = itertools.count(1)
 
@@ -40,6 +40,10 @@ class Traced:
     def _apply(self, rule: Any, args: tuple, params: dict) -> Traced:  # pragma: no cover
         raise NotImplementedError
 
+    def _apply2(self, rule: Any, x: Any, y: Any) -> Traced:
+        """``_apply`` for two arguments and no parameters; engines may specialise it."""
+        return self._apply(rule, (x, y), {})
+
 
 def apply(rule: Any, *args: Any, **params: Any) -> Any:
     """Run primitive ``rule`` on ``args``: plain numbers in, plain numbers out; else trace."""
@@ -47,9 +51,29 @@ def apply(rule: Any, *args: Any, **params: Any) -> Any:
     for a in args:
         if isinstance(a, Traced) and (top is None or a._rank > top._rank):
             top = a
-    if top is None:
-        return primal(rule, args, params)
-    return top._apply(rule, args, params)
+    if top is not None:
+        return top._apply(rule, args, params)
+    try:  # primal(), inlined: the rules' own operations on plain arrays come this way
+        return rule.primal(*args, **params) if params else rule.primal(*args)
+    except (TypeError, ValueError, IndexError) as err:
+        raise _explain(rule, args, params, err) from err
+
+
+def apply2(rule: Any, x: Any, y: Any) -> Any:
+    """``apply`` for a primitive of two arguments and no parameters (``x * y``, ``x + 1``).
+
+    The same choice of engine, without packing arguments: in a graph of Python floats this
+    runs once per node, so its cost is most of the cost of recording the graph."""
+    if isinstance(x, Traced):
+        if isinstance(y, Traced) and y._rank > x._rank:
+            return y._apply2(rule, x, y)
+        return x._apply2(rule, x, y)
+    if isinstance(y, Traced):
+        return y._apply2(rule, x, y)
+    try:
+        return rule.primal(x, y)
+    except (TypeError, ValueError, IndexError) as err:
+        raise _explain(rule, (x, y), {}, err) from err
 
 
 def evaluate(rule: Any, values: tuple | list, params: dict) -> Any:
@@ -143,6 +167,8 @@ def shape_of(x: Any) -> tuple[int, ...]:
     if kind is float:
         return ()
     x = primal_value(x)
+    if type(x) is np.ndarray:
+        return x.shape
     return x.shape if isinstance(x, np.ndarray | np.generic) else np.shape(x)
 
 

@@ -1,11 +1,14 @@
 """Numerical differentiation and the gradient checker.
 
 Difference quotients approximate a derivative from values of f alone: forward and backward
-differences have error O(h), central differences O(h²), and all suffer round-off as h
-shrinks; the complex step i·h has no subtraction and so no round-off. They cost n + 1 (or
-2n) evaluations for a gradient in n variables, which is why they check AD rather than
-replace it. ``gradcheck`` compares AD against central differences along random directions,
-and forward against reverse mode, at first and second order.
+differences have error O(h), central differences O(h²), and all suffer cancellation as h
+shrinks: f(x + h) and f(x) agree in their leading digits, so their difference keeps only the
+rounding noise. The complex step i·h subtracts nothing, so it has no cancellation (it still
+rounds, like any floating-point evaluation, at the level of ε). A gradient in n variables
+costs n + 1 evaluations with one-sided differences (f(x) is shared), 2n with central ones,
+which is why they check AD rather than replace it. ``gradcheck`` compares AD against central
+differences along random directions, and forward against reverse mode, at first and second
+order.
 """
 
 from __future__ import annotations
@@ -47,8 +50,11 @@ def central_difference(f: Callable[[Any], Any], x: Any, h: float = 1e-6) -> Any:
 
 
 def complex_step(f: Callable[[Any], Any], x: Any, h: float = 1e-20) -> Any:
-    """Im f(x + ih) / h: no difference of nearby values, so no round-off; f must accept
-    complex numbers (numpy's functions and course_ad's primitives do)."""
+    """Im f(x + ih) / h: no difference of nearby values, so no cancellation.
+
+    Evaluating f in floating point still rounds, so the result carries a relative error of
+    order ε, not zero. f must accept complex numbers (numpy's functions and course_ad's
+    primitives do) and be analytic there (no abs, no comparisons on the imaginary part)."""
     return np.imag(f(x + 1j * h)) / h
 
 
@@ -58,26 +64,32 @@ _METHODS = {"forward": forward_difference, "backward": backward_difference,
 
 def numerical_gradient(f: Callable[[Any], Any], x: Any, h: float | None = None,
                        method: str = "central") -> Any:
-    """∂f/∂x by perturbing one coordinate of x at a time (n + 1 or 2n evaluations).
+    """∂f/∂x by perturbing one coordinate of x at a time.
 
+    Evaluations of f for x with n entries: n + 1 for "forward" and "backward" (f(x) once,
+    then one shifted point per coordinate), 2n for "central", n for "complex".
     For a scalar f the result has the shape of x; otherwise ``f(x).shape + x.shape``."""
     if method not in _METHODS:
         raise ValueError(f"numerical_gradient: method must be one of {DIFFERENCES}, "
                          f"got {method!r}")
-    difference = _METHODS[method]
     h = (1e-20 if method == "complex" else 1e-6) if h is None else h
     x = np.asarray(primal_value(x), dtype=complex if method == "complex" else float)
     if x.shape == ():
-        return np.asarray(difference(f, x[()], h))
+        return np.asarray(_METHODS[method](f, x[()], h))
+    centre = np.asarray(f(x)) if method in ("forward", "backward") else None
     columns = []
     for i in range(x.size):
-        basis = np.zeros(x.shape)
-        basis.flat[i] = 1.0
-
-        def along(t: Any, basis: np.ndarray = basis) -> Any:
-            return f(x + t * basis)
-
-        columns.append(np.asarray(difference(along, 0.0, h)))
+        step = np.zeros(x.shape)
+        step.flat[i] = h
+        if method == "forward":
+            column = (np.asarray(f(x + step)) - centre) / h
+        elif method == "backward":
+            column = (centre - np.asarray(f(x - step))) / h
+        elif method == "central":
+            column = (np.asarray(f(x + step)) - np.asarray(f(x - step))) / (2 * h)
+        else:
+            column = np.imag(np.asarray(f(x + 1j * step))) / h
+        columns.append(column)
     out_shape = columns[0].shape
     return np.stack(columns, axis=-1).reshape(out_shape + x.shape)
 
@@ -322,7 +334,8 @@ def error_versus_step(f: Callable[[Any], Any], x: float, exact: float,
     """The error of each difference quotient of f at x for h from 1 down to 1e-16.
 
     Shows the lesson in numbers: forward differences are best near h ≈ 1e-8 (√ε), central
-    near 1e-5 (∛ε), and the complex step keeps improving down to the tiniest h."""
+    near 1e-5 (∛ε), and the complex step reaches the rounding level ε and stays there down
+    to the tiniest h (no cancellation, but still rounding)."""
     h = np.logspace(0, -16, 33) if steps is None else np.asarray(steps, dtype=float)
     errors = {}
     with np.errstate(all="ignore"):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import einsum_notation
-from .dispatch import Traced, apply, primal_value, shape_of
+from .dispatch import Traced, apply, apply2, primal_value, shape_of
 from .registry import RULES, MissingRuleError
 
 __all__ = [
@@ -36,22 +36,22 @@ Axis = int | Sequence[int] | None
 
 def add(x: Any, y: Any) -> Any:
     """x + y"""
-    return apply(RULES["add"], x, y)
+    return apply2(RULES["add"], x, y)
 
 
 def subtract(x: Any, y: Any) -> Any:
     """x - y"""
-    return apply(RULES["sub"], x, y)
+    return apply2(RULES["sub"], x, y)
 
 
 def multiply(x: Any, y: Any) -> Any:
     """x · y"""
-    return apply(RULES["mul"], x, y)
+    return apply2(RULES["mul"], x, y)
 
 
 def divide(x: Any, y: Any) -> Any:
     """x / y"""
-    return apply(RULES["div"], x, y)
+    return apply2(RULES["div"], x, y)
 
 
 def negative(x: Any) -> Any:
@@ -64,7 +64,7 @@ def power(x: Any, y: Any) -> Any:
 
     ∂/∂x is 0 where y = 0 and inf for 0 < y < 1 at x = 0; ∂/∂y is 0 at x = 0 with y ≥ 0;
     a negative base gives nan (real, never complex) where the power is not real."""
-    return apply(RULES["pow"], x, y)
+    return apply2(RULES["pow"], x, y)
 
 
 def exp(x: Any) -> Any:
@@ -119,12 +119,12 @@ def abs(x: Any) -> Any:  # noqa: A001 - the name numpy and the lectures use
 
 def maximum(x: Any, y: Any) -> Any:
     """elementwise max(x, y)"""
-    return apply(RULES["maximum"], x, y)
+    return apply2(RULES["maximum"], x, y)
 
 
 def matmul(a: Any, b: Any) -> Any:
     """A @ B with numpy's rules for vectors and stacks of matrices"""
-    return apply(RULES["matmul"], a, b)
+    return apply2(RULES["matmul"], a, b)
 
 
 def dot(a: Any, b: Any) -> Any:
@@ -185,7 +185,7 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
 
 def reshape(x: Any, shape: int | Sequence[int]) -> Any:
     """x with a new shape (one entry may be -1)"""
-    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
+    shape = _shape(shape)
     return apply(RULES["reshape"], x, shape=shape)
 
 
@@ -201,7 +201,7 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
 
 def broadcast_to(x: Any, shape: int | Sequence[int]) -> Any:
     """x repeated along new or size-1 axes to ``shape``"""
-    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
+    shape = _shape(shape)
     return apply(RULES["broadcast_to"], x, shape=shape)
 
 
@@ -244,6 +244,12 @@ def unbroadcast(cotangent: Any, shape: tuple[int, ...]) -> Any:
     lead = len(have) - len(shape)
     if lead < 0:  # a constant cotangent smaller than its input (e.g. a zero)
         return broadcast_to(cotangent, shape)
+    if type(cotangent) is np.ndarray:  # plain numbers: one reduction, no tracing to do
+        if lead == 1 and have[1:] == shape:  # a bias added to every row
+            return np.add.reduce(cotangent, axis=0)
+        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                          if n == 1 and have[lead + i] != 1)
+        return np.add.reduce(cotangent, axis=axes).reshape(shape)
     if lead:
         cotangent = _sum(cotangent, tuple(range(lead)), False)
     ones = tuple(i for i, n in enumerate(shape) if n == 1 and have[lead + i] != 1)
@@ -266,18 +272,19 @@ class Operators:
     __slots__ = ()
     value: Any
 
-    def __add__(self, other): return add(self, other)
-    def __radd__(self, other): return add(other, self)
-    def __sub__(self, other): return subtract(self, other)
-    def __rsub__(self, other): return subtract(other, self)
-    def __mul__(self, other): return multiply(self, other)
-    def __rmul__(self, other): return multiply(other, self)
-    def __truediv__(self, other): return divide(self, other)
-    def __rtruediv__(self, other): return divide(other, self)
-    def __pow__(self, other): return power(self, other)
-    def __rpow__(self, other): return power(other, self)
-    def __matmul__(self, other): return matmul(self, other)
-    def __rmatmul__(self, other): return matmul(other, self)
+    # the binary operators go straight to their rule records (one call less per node)
+    def __add__(self, other): return apply2(RULES["add"], self, other)
+    def __radd__(self, other): return apply2(RULES["add"], other, self)
+    def __sub__(self, other): return apply2(RULES["sub"], self, other)
+    def __rsub__(self, other): return apply2(RULES["sub"], other, self)
+    def __mul__(self, other): return apply2(RULES["mul"], self, other)
+    def __rmul__(self, other): return apply2(RULES["mul"], other, self)
+    def __truediv__(self, other): return apply2(RULES["div"], self, other)
+    def __rtruediv__(self, other): return apply2(RULES["div"], other, self)
+    def __pow__(self, other): return apply2(RULES["pow"], self, other)
+    def __rpow__(self, other): return apply2(RULES["pow"], other, self)
+    def __matmul__(self, other): return apply2(RULES["matmul"], self, other)
+    def __rmatmul__(self, other): return apply2(RULES["matmul"], other, self)
     def __neg__(self): return negative(self)
     def __pos__(self): return self
     def __abs__(self): return abs(self)
@@ -446,8 +453,24 @@ def _axes(x: Any, axis: Axis, who: str) -> tuple[int, ...] | None:
     if axis is None:
         return None
     ndim = len(shape_of(x))
+    if type(axis) is int and 0 <= axis < ndim:
+        return (axis,)  # the usual case, checked without building anything
     axis = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
     return tuple(sorted(_one_axis(a, ndim, who) for a in axis))
+
+
+def _shape(shape: int | Sequence[int]) -> tuple[int, ...]:
+    """A shape as a tuple of ints (an int n is (n,)); a tuple of ints passes unchanged."""
+    if type(shape) is tuple:
+        for n in shape:
+            if type(n) is not int:
+                break
+        else:
+            return shape  # the rules' own calls: nothing to convert
+    return (shape,) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
+
+
+_PLAIN_INDEX_TYPES = {int, slice, np.ndarray, type(None), type(Ellipsis)}
 
 
 def _one_axis(axis: int, ndim: int, who: str) -> int:
@@ -459,7 +482,10 @@ def _one_axis(axis: int, ndim: int, who: str) -> int:
 def _plain_index(index: Any) -> Any:
     """Indices are constants: strip tracing and turn lists into arrays."""
     if isinstance(index, tuple):
-        return tuple(_plain_index(i) for i in index)
+        for i in index:
+            if type(i) not in _PLAIN_INDEX_TYPES:
+                return tuple(_plain_index(i) for i in index)
+        return index  # the usual case, x[rows, labels] or x[:, 0]: nothing to convert
     if isinstance(index, Traced):
         index = primal_value(index)
     if isinstance(index, list):

@@ -111,6 +111,8 @@ def _float_or_array(float_fn: Callable, array_fn: Callable) -> Callable:
 
 def _float_type(x: Any) -> np.dtype:
     """x's dtype when it is a float type (float32 stays float32), float64 otherwise."""
+    if type(x) is np.ndarray and x.dtype.kind == "f":
+        return x.dtype  # the common case, without np.result_type
     dtype = np.result_type(x)
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
@@ -443,24 +445,36 @@ _unary("abs", abs, np.abs, abs_jvp, abs_vjp, "|·|",
        r"\bar x \mathrel{+}= \bar v \operatorname{sign}(x)", NONZERO)
 
 
+def _maximum_share(x, y):
+    """[x > y] + ½[x = y]: x's share of the derivative of max(x, y), a constant.
+
+    At a tie both inputs get half, as in torch, JAX and autograd (and as the ``max``
+    reduction shares between tied entries), so max(x, x) has derivative 1 in x."""
+    xv, yv = primal_value(x), primal_value(y)
+    if type(xv) is float and type(yv) is float:
+        return 1.0 if xv > yv else 0.5 if xv == yv else 0.0
+    share = (xv > yv) + 0.5 * (xv == yv)
+    return share.astype(_float_type(np.result_type(xv, yv)), copy=False)
+
+
 def maximum_jvp_x(dx, out, x, y):
-    """v̇ += [x ≥ y] ẋ"""
-    return dx * (primal_value(x) >= primal_value(y))
+    """v̇ += ([x > y] + ½[x = y]) ẋ"""
+    return dx * _maximum_share(x, y)
 
 
 def maximum_jvp_y(dy, out, x, y):
-    """v̇ += [x < y] ẏ"""
-    return dy * (primal_value(x) < primal_value(y))
+    """v̇ += ([x < y] + ½[x = y]) ẏ"""
+    return dy * (1.0 - _maximum_share(x, y))
 
 
 def maximum_vjp_x(g, out, x, y):
-    """x̄ += v̄ [x ≥ y]"""
-    return g * (primal_value(x) >= primal_value(y))
+    """x̄ += v̄ ([x > y] + ½[x = y])"""
+    return g * _maximum_share(x, y)
 
 
 def maximum_vjp_y(g, out, x, y):
-    """ȳ += v̄ [x < y]"""
-    return g * (primal_value(x) < primal_value(y))
+    """ȳ += v̄ ([x < y] + ½[x = y])"""
+    return g * (1.0 - _maximum_share(x, y))
 
 
 def _maximum(x, y):
@@ -471,8 +485,10 @@ def _maximum(x, y):
 
 register(Rule("maximum", _maximum, (maximum_jvp_x, maximum_jvp_y),
               (maximum_vjp_x, maximum_vjp_y), "max",
-              r"v = \max(x, y)", r"\dot v = [x \ge y]\, \dot x + [x < y]\, \dot y",
-              r"\bar x \mathrel{+}= \bar v [x \ge y],\; \bar y \mathrel{+}= \bar v [x < y]",
+              r"v = \max(x, y)", r"\dot v = [x > y]\, \dot x + [x < y]\, \dot y"
+              r" \;(\frac{1}{2} \text{ each at } x = y)",
+              r"\bar x \mathrel{+}= \bar v [x > y],\; \bar y \mathrel{+}= \bar v [x < y]"
+              r" \;(\frac{1}{2} \text{ each at } x = y)",
               (Domain(-3.0, -0.5), Domain(0.5, 3.0)), True))
 
 
@@ -590,8 +606,9 @@ def mean_vjp(g, out, x, *, axis, keepdims):
 def _argmax_weights(x, out, axis):
     """1/k on each of the k entries that attain the maximum, 0 elsewhere (a constant)."""
     xv, ov = primal_value(x), primal_value(out)
-    hit = xv == np.reshape(ov, _kept_shape(np.shape(xv), axis))
-    return (hit / np.sum(hit, axis=axis, keepdims=True)).astype(_float_type(xv), copy=False)
+    hit = xv == np.reshape(ov, _kept_shape(shape_of(xv), axis))
+    return (hit / np.add.reduce(hit, axis=axis, keepdims=True)).astype(_float_type(xv),
+                                                                       copy=False)
 
 
 def max_jvp(dx, out, x, *, axis, keepdims):
@@ -802,7 +819,10 @@ def _getitem(x, *, index):
 def _scatter_add(g, *, index, shape):
     """Zeros of ``shape`` with ``g`` added at ``index``: the adjoint of indexing."""
     total = np.zeros(shape, dtype=_float_type(g))
-    np.add.at(total, index, g)
+    if all(type(i) in (int, slice) for i in (index if type(index) is tuple else (index,))):
+        total[index] = g  # a basic index never repeats an entry: no need for add.at
+    else:
+        np.add.at(total, index, g)
     return total
 
 
@@ -835,7 +855,11 @@ def _scatter_examples(rng):
             ((rng.standard_normal((2, 3)),), {"index": (slice(1, 3),), "shape": (4, 3)})]
 
 
-register(Rule("reshape", lambda x, *, shape: np.reshape(x, shape), (reshape_jvp,),
+def _reshape(x, *, shape):
+    return x.reshape(shape) if type(x) is np.ndarray else np.reshape(x, shape)
+
+
+register(Rule("reshape", _reshape, (reshape_jvp,),
               (reshape_vjp,), "reshape", r"V = \operatorname{reshape}(X)",
               r"\dot V = \operatorname{reshape}(\dot X)",
               r"\bar X \mathrel{+}= \operatorname{reshape}(\bar V)", examples=_reshape_examples))

@@ -300,3 +300,15 @@ def test_every_pairing_of_float_and_array_inputs_keeps_python_floats_as_floats()
         g = ad.grad(lambda x, y: x**y * ad.sin(x), (0, 1))(x, y)
         np.testing.assert_allclose(g, ad.grad(lambda x, y: x**y * ad.sin(x), (0, 1))(2.0, 2.0))
     assert type(ad.grad(lambda x: x**0.5)(4.0)) is float
+
+
+def test_maximum_shares_the_derivative_at_a_tie_as_autograd_torch_and_jax():
+    for got in both_modes(lambda x: ad.maximum(x, x), 1.5):
+        assert got == 1.0
+    for got in both_modes(lambda x: ad.maximum(x, 0.0), 0.0):
+        assert got == 0.5
+    x, y = np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 2.0])
+    want = autograd.grad(lambda x, y: anp.sum(anp.maximum(x, y) ** 2), (0, 1))(x, y)
+    got = ad.grad(lambda x, y: ad.sum(ad.maximum(x, y) ** 2), (0, 1))(x, y)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
