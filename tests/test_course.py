@@ -66,7 +66,7 @@ def isolated_jupyter(tmp_path_factory):
         (ARTIFACTS / "course-timings.json").write_text(json.dumps(TIMINGS, indent=2))
 
 
-def test_there_are_six_assignments_of_20_points():
+def test_there_are_seven_assignments_of_20_points():
     assert ASSIGNMENTS == [
         "01_numerical_symbolic",
         "02_forward_mode",
@@ -74,6 +74,7 @@ def test_there_are_six_assignments_of_20_points():
         "04_tensors",
         "05_mlp",
         "06_cost_of_modes",
+        "07_how_ad_is_built",
     ]
     for assignment in ASSIGNMENTS:
         points = sum(

@@ -81,7 +81,7 @@ def test_student_bundle_holds_the_release_the_lectures_and_course_ad(student_bun
     released = sorted(p.relative_to(ROOT / "release") for p in (ROOT / "release").glob("*/*.ipynb"))
     shipped = sorted(p.relative_to(student_bundle / "assignments")
                      for p in (student_bundle / "assignments").rglob("*.ipynb"))
-    assert shipped == released and len(shipped) == len(ASSIGNMENTS) == 6
+    assert shipped == released and len(shipped) == len(ASSIGNMENTS) == 7
     for relative in released:
         assert (student_bundle / "assignments" / relative).read_bytes() == (
             ROOT / "release" / relative).read_bytes()
