@@ -33,6 +33,7 @@ __all__ = ["release", "autograde", "feedback", "grades", "CourseResult", "assign
            "GradingOptions", "record", "gradebook_url"]
 
 MANIFEST = "backup/release-manifest.json"  # sha256 of every file the last release wrote
+DB_URL = "COURSE_AD_DB_URL"  # the gradebook's URL, when not the one in nbgrader_config.py
 
 
 @dataclass
@@ -165,6 +166,7 @@ class GradingOptions:
     factor: float = 10.0
     memory_gib: float = 2.0
     allow_unsandboxed: bool = False
+    db_url: str = ""  # the gradebook; "" = nbgrader_config.py's (else gradebook.db)
 
     def limits(self) -> Limits:
         return Limits(memory_bytes=int(self.memory_gib * GIB), cell_seconds=self.cell_seconds,
@@ -186,7 +188,34 @@ def autograde(root: str | Path = ".", only: Iterable[str] | None = None,
     gradebook (one writer, so the gradebook stays consistent). A submission that cannot be
     graded is reported by name with the reason and marked ungraded; the others are graded."""
     root, options = Path(root), options or GradingOptions()
+    with _gradebook(options.db_url):
+        return _autograde(root, only, options)
+
+
+@contextlib.contextmanager
+def _gradebook(url: str):
+    """Every nbgrader run and gradebook read of the block use ``url`` (when given).
+
+    Passed as COURSE_AD_DB_URL, which nbgrader_config.py reads: never on a command line,
+    where every user of the machine could read its password."""
+    before = os.environ.get(DB_URL)
+    if url:
+        os.environ[DB_URL] = url
+    try:
+        yield
+    finally:
+        if url and before is None:
+            os.environ.pop(DB_URL, None)
+        elif url:
+            os.environ[DB_URL] = before
+
+
+def _autograde(root: Path, only: Iterable[str] | None, options: GradingOptions) -> CourseResult:
     result = CourseResult()
+    problem = _unreachable(gradebook_url(root))
+    if problem:
+        result.problems.append(problem)
+        return result
     try:
         sandbox = Sandbox(options.limits(), allow_unsandboxed=options.allow_unsandboxed)
     except SandboxUnavailableError as error:
@@ -302,15 +331,27 @@ def _collect(root: Path, assignment: str, statuses: dict[str, dict], result: Cou
                 result.done.append(f"{student}/{assignment}: {incident}")
 
 
+def _unreachable(url: str) -> str:
+    """Why a PostgreSQL gradebook cannot be used now ('' when it answers, or for SQLite)."""
+    if not url.startswith("postgresql"):
+        return ""
+    from ..hub.postgres import reachable
+
+    return reachable(url)
+
+
 def _save_status(root: Path, assignment: str, student: str, status: dict) -> None:
     path = cache_path(root, assignment, student).with_suffix(".status.json")
     path.write_text(json.dumps(status, indent=1))
 
 
 def gradebook_url(root: Path) -> str:
-    """The gradebook's database URL: nbgrader_config.py's CourseDirectory.db_url, else SQLite."""
+    """The gradebook's database URL: COURSE_AD_DB_URL, else nbgrader_config.py's
+    CourseDirectory.db_url, else SQLite in the course."""
     from traitlets.config.loader import PyFileConfigLoader
 
+    if os.environ.get(DB_URL):
+        return os.environ[DB_URL]
     config_file = Path(root) / "nbgrader_config.py"
     if config_file.exists():
         loader = PyFileConfigLoader(config_file.name, path=str(config_file.parent))
