@@ -14,3 +14,5 @@ c.Exchange.root = os.environ.get("COURSE_AD_EXCHANGE", "/srv/nbgrader/exchange")
 # only the staff's servers are given the gradebook's URL (it holds the password)
 if os.environ.get("COURSE_AD_DB_URL"):
     c.CourseDirectory.db_url = os.environ["COURSE_AD_DB_URL"]
+# a submission's folder is readable by the course's staff only (nbgrader's is 0777)
+c.ExchangeFactory.submit = "course_ad.hub.guarded.GuardedSubmit"
