@@ -12,7 +12,7 @@ import os
 
 from nbgrader.exchange.default.submit import ExchangeSubmit
 
-SUBMISSION_MODE = 0o2770
+SUBMISSION_MODE = 0o770  # a student outside the group cannot keep the setgid bit anyway
 
 
 class GuardedSubmit(ExchangeSubmit):
