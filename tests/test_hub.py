@@ -67,6 +67,11 @@ def _missing() -> str:
         return "configurable-http-proxy is not installed: npm install (make hub-env)"
     if not (HUB_VENV / "bin" / "jupyterhub").exists():
         return "the users' environment .venv-hub is missing: make hub-env"
+    probe = subprocess.run(["runuser", "-u", "nobody", "--", str(HUB_VENV / "bin" / "python"),
+                            "-c", "import course_ad.hub.guarded"], capture_output=True, text=True)
+    if probe.returncode:
+        return ("the users cannot run .venv-hub (is the clone inside a private folder?): "
+                + (probe.stderr.strip().splitlines() or ["?"])[-1])
     return sandbox_module.unavailable_reason() or ""
 
 
