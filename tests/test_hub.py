@@ -217,6 +217,27 @@ def test_exchange_with_wrong_permissions_is_named_with_its_fix(tmp_path):
     assert oct(os.stat(root / COURSE_ID / "inbound").st_mode & 0o7777) == "0o2733"
 
 
+def test_the_hub_refuses_the_dummy_login_outside_demo_mode(tmp_path, monkeypatch):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    roster = _roster(tmp_path / "r.csv", [["id", "name", "role"], ["ada", "Ada", "instructor"],
+                                          ["bob", "Bob", "student"]])
+    config = ROOT / "course_ad" / "hub" / "jupyterhub_config.py"
+    monkeypatch.setenv("COURSE_AD_ROSTER", str(roster))
+    monkeypatch.setenv("COURSE_AD_HUB_STATE", str(tmp_path))
+    loaded = PyFileConfigLoader(config.name, path=str(config.parent)).load_config()
+    assert loaded.JupyterHub.authenticator_class == "pam"  # the default: the accounts' login
+    assert loaded.Authenticator.admin_users == {"ada"}
+    assert loaded.Authenticator.allowed_users == {"ada", "bob"}
+    monkeypatch.setenv("COURSE_AD_HUB_AUTHENTICATOR", "dummy")
+    with pytest.raises(SystemExit, match="only in demo mode"):
+        PyFileConfigLoader(config.name, path=str(config.parent)).load_config()
+    monkeypatch.setenv("COURSE_AD_HUB_DEMO", "1")
+    monkeypatch.setenv("COURSE_AD_HUB_DEMO_PASSWORD", "not-for-a-class")
+    loaded = PyFileConfigLoader(config.name, path=str(config.parent)).load_config()
+    assert loaded.JupyterHub.authenticator_class == "dummy"
+
+
 def test_autograde_against_a_postgresql_that_is_down_says_so_and_changes_nothing(tmp_path):
     course = _course(tmp_path / "course")
     (course / "submitted" / "ada" / "tiny").mkdir(parents=True)

@@ -36,16 +36,17 @@ c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
 # ---- who may log in ----
 c.Authenticator.allowed_users = set(roles)
 c.Authenticator.admin_users = {user for user, role in roles.items() if role == "instructor"}
+# COURSE_AD_HUB_AUTHENTICATOR picks another (e.g. an OAuth class); the dummy one only in demo
+authenticator = env.get("COURSE_AD_HUB_AUTHENTICATOR", "pam")
 if env.get("COURSE_AD_HUB_DEMO") == "1":
     c.JupyterHub.authenticator_class = "dummy"
     c.DummyAuthenticator.password = env["COURSE_AD_HUB_DEMO_PASSWORD"]
+elif "dummy" in authenticator.lower():
+    sys.exit("course_ad hub: the dummy authenticator lets anyone log in with one password; "
+             "it runs only in demo mode (make hub DEMO=1). Use PAM (the default) for a class.")
 else:
-    c.JupyterHub.authenticator_class = "pam"
+    c.JupyterHub.authenticator_class = authenticator
     c.PAMAuthenticator.open_sessions = False
-
-if env.get("COURSE_AD_HUB_DEMO") != "1" and "dummy" in str(c.JupyterHub.authenticator_class):
-    sys.exit("course_ad hub: the dummy authenticator lets anyone log in; it runs only in demo "
-             "mode (make hub DEMO=1)")
 
 # an API token for the course's own tools (the test, scripts): full admin of users and servers
 if env.get("COURSE_AD_HUB_ADMIN_TOKEN"):
