@@ -165,6 +165,14 @@ def cluster():
         shutil.rmtree(base, ignore_errors=True)
 
 
+def test_the_gradebook_cluster_starts_again_when_it_is_down(cluster):
+    cluster.stop()
+    assert not cluster.running()
+    assert "does not answer" in postgres.reachable(cluster.url())
+    url = cluster.ensure()  # what `make hub` does: started, same URL, same data
+    assert cluster.running() and postgres.reachable(url) == ""
+
+
 def _database(server: postgres.Cluster, name: str) -> str:
     server._sql("postgres", f"DROP DATABASE IF EXISTS {name}")
     server._sql("postgres", f"CREATE DATABASE {name}")
@@ -498,6 +506,8 @@ def test_a_class_from_release_to_feedback_on_jupyterhub(cluster, tmp_path):
         run = instructor("-m", "course_ad", "autograde", "--root", ".", "-j", "2", "tiny")
         autograde_seconds = time.monotonic() - graded_at
         assert "uid 6" not in run.stdout and "a user namespace" in run.stdout, run.stdout
+        assert f"{cat}/tiny: submitted" in run.stdout and "after the deadline" in run.stdout
+        assert f"{ana}/tiny: submitted" not in run.stdout
         instructor("-m", "course_ad", "feedback", "--root", ".", "tiny")
         instructor("-m", "nbgrader", "release_feedback", "tiny")
         feedback_dir = exchange_root / COURSE_ID / "feedback"

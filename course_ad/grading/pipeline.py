@@ -327,8 +327,20 @@ def _collect(root: Path, assignment: str, statuses: dict[str, dict], result: Cou
                 result.problems.append(f"{student}/{assignment}: the gradebook says {score:g}, "
                                        f"the trusted grader {status['score']:g}")
             result.scores[(student, assignment)] = (score, float(submission.max_score))
+            late = _lateness(submission)
+            if late:
+                result.done.append(f"{student}/{assignment}: {late}")
             for incident in status.get("incidents", []):
                 result.done.append(f"{student}/{assignment}: {incident}")
+
+
+def _lateness(submission) -> str:  # noqa: ANN001 - nbgrader's SubmittedAssignment
+    """'' when on time, else how late and against which deadline."""
+    seconds = float(submission.total_seconds_late or 0)
+    if seconds <= 0:
+        return ""
+    return (f"submitted {seconds:.0f} s after the deadline ({submission.duedate} UTC); "
+            "a penalty only if LateSubmissionPlugin.penalty_method says so")
 
 
 def _unreachable(url: str) -> str:
@@ -416,8 +428,9 @@ def grades(root: str | Path = ".", to: str = "grades.csv") -> CourseResult:
                     continue
                 score, top = float(submission.score), float(submission.max_score)
                 result.scores[(student, assignment)] = (score, top)
+                notes = [_lateness(submission), *status.get("incidents", [])]
                 rows.append([assignment, student, f"{score:g}", f"{top:g}", "graded",
-                             "; ".join(status.get("incidents", []))])
+                             "; ".join(note for note in notes if note)])
     with open(root / to, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["assignment", "student_id", "score", "max_score", "status", "notes"])
