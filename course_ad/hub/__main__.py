@@ -70,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     for problem in exchange.problems(args.exchange, args.course_id):
         print(f"exchange: {problem}", file=sys.stderr)
         return 2
-    state = args.state.resolve()
-    state.mkdir(mode=0o700, parents=True, exist_ok=True)
+    state = args.state.resolve()  # 0711: the postgres account reaches its own folder only
+    state.mkdir(parents=True, exist_ok=True)
+    os.chmod(state, 0o711)
+    (state / "hub").mkdir(mode=0o700, exist_ok=True)  # the hub's database and cookie secret
     try:
         url = args.db or postgres.Cluster(state / "postgres", args.pg_port).ensure()
     except postgres.GradebookUnavailableError as error:
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         print(problem, file=sys.stderr)
         return 2
     print(f"gradebook: {postgres.hide_password(url)}")
-    settings = environment(args.roster, state, args.exchange, url, port=args.port,
+    settings = environment(args.roster, state / "hub", args.exchange, url, port=args.port,
                            course_id=args.course_id, demo=args.demo)
     if args.demo:
         print(f"DEMO MODE: any roster id logs in with the password "
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print("jupyterhub is not installed: make hub installs the `hub` extra", file=sys.stderr)
         return 2
     print(f"JupyterHub on http://127.0.0.1:{args.port}/ (Ctrl-C stops it)")
-    os.chdir(state)
+    os.chdir(state / "hub")
     os.execve(jupyterhub, [jupyterhub, "-f", str(HERE / "jupyterhub_config.py")],
               {**os.environ, **settings})
     return 0
