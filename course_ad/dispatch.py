@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Traced", "apply", "evaluate", "primal", "as_value", "primal_value", "new_level",
-           "shape_of", "zeros"]
+__all__ = ["Traced", "apply", "apply2", "evaluate", "primal", "as_value", "primal_value",
+           "new_level", "shape_of", "zeros", "ones", "is_complex", "complex_error"]
 
 _levels = itertools.count(1)
 
@@ -40,6 +40,10 @@ class Traced:
     def _apply(self, rule: Any, args: tuple, params: dict) -> Traced:  # pragma: no cover
         raise NotImplementedError
 
+    def _apply2(self, rule: Any, x: Any, y: Any) -> Traced:
+        """``_apply`` for two arguments and no parameters; engines may specialise it."""
+        return self._apply(rule, (x, y), {})
+
 
 def apply(rule: Any, *args: Any, **params: Any) -> Any:
     """Run primitive ``rule`` on ``args``: plain numbers in, plain numbers out; else trace."""
@@ -47,9 +51,29 @@ def apply(rule: Any, *args: Any, **params: Any) -> Any:
     for a in args:
         if isinstance(a, Traced) and (top is None or a._rank > top._rank):
             top = a
-    if top is None:
-        return primal(rule, args, params)
-    return top._apply(rule, args, params)
+    if top is not None:
+        return top._apply(rule, args, params)
+    try:  # primal(), inlined: the rules' own operations on plain arrays come this way
+        return rule.primal(*args, **params) if params else rule.primal(*args)
+    except (TypeError, ValueError, IndexError) as err:
+        raise _explain(rule, args, params, err) from err
+
+
+def apply2(rule: Any, x: Any, y: Any) -> Any:
+    """``apply`` for a primitive of two arguments and no parameters (``x * y``, ``x + 1``).
+
+    The same choice of engine, without packing arguments: in a graph of Python floats this
+    runs once per node, so its cost is most of the cost of recording the graph."""
+    if isinstance(x, Traced):
+        if isinstance(y, Traced) and y._rank > x._rank:
+            return y._apply2(rule, x, y)
+        return x._apply2(rule, x, y)
+    if isinstance(y, Traced):
+        return y._apply2(rule, x, y)
+    try:
+        return rule.primal(x, y)
+    except (TypeError, ValueError, IndexError) as err:
+        raise _explain(rule, (x, y), {}, err) from err
 
 
 def evaluate(rule: Any, values: tuple | list, params: dict) -> Any:
@@ -74,16 +98,19 @@ def as_value(value: Any, who: str) -> Any:
     kind = type(value)
     if kind is float:
         return value
-    if kind is np.ndarray and value.dtype.kind in "fc":
+    if kind is np.ndarray and value.dtype.kind == "f":
         return value
     if isinstance(value, Traced):
         return value
     if isinstance(value, bool | np.bool_):
         return float(value)
+    if isinstance(value, np.floating) and value.dtype != np.float64:
+        return value  # float32 (or float16) stays in its precision
     if isinstance(value, numbers.Real):
         return float(value)
-    if isinstance(value, numbers.Complex):
-        return complex(value)
+    if isinstance(value, numbers.Complex) or (
+            isinstance(value, np.ndarray) and value.dtype.kind == "c"):
+        raise complex_error(who, value)
     if isinstance(value, list | tuple | np.ndarray):
         try:
             array = np.asarray(value)
@@ -91,18 +118,37 @@ def as_value(value: Any, who: str) -> Any:
             raise TypeError(
                 f"{who}: cannot make a numeric array from {_describe(value)}: {err}"
             ) from err
-        if array.dtype.kind in "biu":
-            return array.astype(np.float64)
-        if array.dtype.kind in "fc":
-            return array
-        if array.dtype == object and all(isinstance(v, Traced) for v in array.flat):
+        except TypeError as err:  # traced values inside refuse to become array entries
             raise TypeError(
                 f"{who}: got a sequence of traced values; combine them with "
                 "course_ad.stack([...]) instead of a list or np.array"
-            )
+            ) from err
+        if array.dtype.kind in "biu":
+            return array.astype(np.float64)
+        if array.dtype.kind == "f":
+            return array
+        if array.dtype.kind == "c":
+            raise complex_error(who, value)
     raise TypeError(
         f"{who}: the value must be a real number or a numpy array of numbers, "
         f"got {_describe(value)}. Convert it first, e.g. float(x) or np.asarray(x, dtype=float)."
+    )
+
+
+def is_complex(value: Any) -> bool:
+    """Is this plain value complex? The engines refuse it: course_ad differentiates real
+    functions only (for complex numbers the conventions of autograd, JAX and torch differ).
+    Leaves are checked when made, so only constants entering an operation need this."""
+    return isinstance(value, complex | np.complexfloating) or (
+        type(value) is np.ndarray and value.dtype.kind == "c")
+
+
+def complex_error(who: str, value: Any) -> TypeError:
+    """The error for a complex leaf or constant, naming the engine or the operation."""
+    return TypeError(
+        f"{who}: got a complex value ({_describe(value)}); course_ad differentiates functions "
+        "of real floating-point numbers only. Write the function on the real and imaginary "
+        "parts as two real inputs (or on abs and angle), and differentiate that."
     )
 
 
@@ -121,12 +167,37 @@ def shape_of(x: Any) -> tuple[int, ...]:
     if kind is float:
         return ()
     x = primal_value(x)
+    if type(x) is np.ndarray:
+        return x.shape
     return x.shape if isinstance(x, np.ndarray | np.generic) else np.shape(x)
 
 
-def zeros(shape: tuple[int, ...]) -> Any:
-    """A zero of this shape: a Python float for a scalar, an array otherwise."""
-    return np.zeros(shape) if shape else 0.0
+def zeros(shape: tuple[int, ...], like: Any = None) -> Any:
+    """A zero of this shape: a Python float for a scalar, an array otherwise; in the
+    precision of ``like`` when that is a float32 (or other non-float64) value."""
+    dtype = _float_dtype(like)
+    if dtype is None:
+        return np.zeros(shape) if shape else 0.0
+    return np.zeros(shape, dtype)[()]
+
+
+def ones(shape: tuple[int, ...], like: Any = None) -> Any:
+    """A one of this shape (the default seed), in the precision of ``like`` as ``zeros``."""
+    dtype = _float_dtype(like)
+    if dtype is None:
+        return np.ones(shape) if shape else 1.0
+    return np.ones(shape, dtype)[()]
+
+
+def _float_dtype(like: Any) -> np.dtype | None:
+    """The dtype of a plain or traced value when it is a float type other than float64."""
+    if like is None or type(like) is float:
+        return None
+    like = primal_value(like)
+    dtype = getattr(like, "dtype", None)
+    if dtype is None or dtype.kind != "f" or dtype == np.float64:
+        return None
+    return dtype
 
 
 def _describe(value: Any) -> str:

@@ -13,7 +13,16 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .dispatch import Traced, as_value, evaluate, primal, shape_of, zeros
+from .dispatch import (
+    Traced,
+    as_value,
+    complex_error,
+    evaluate,
+    is_complex,
+    primal,
+    shape_of,
+    zeros,
+)
 from .ops import Operators
 
 __all__ = ["ForwardDiff"]
@@ -34,7 +43,7 @@ class ForwardDiff(Operators, Traced):
         self.value = as_value(value, "ForwardDiff")
         shape = shape_of(self.value)
         if grad is None:
-            grad = zeros(shape)
+            grad = zeros(shape, self.value)
         else:
             grad = as_value(grad, "ForwardDiff tangent")
             tangent_shape = shape_of(grad)
@@ -73,6 +82,9 @@ class ForwardDiff(Operators, Traced):
                     nested = nested or isinstance(value, Traced)  # traced by an outer level
                 else:
                     nested = True
+            elif type(a) is not float and (a.dtype.kind == "c" if type(a) is np.ndarray
+                                           else is_complex(a)):  # only constants: leaves are real
+                raise complex_error(rule.name, a)
         out = (evaluate if nested else primal)(rule, primals, params)
         out_shape = shape_of(out)
         batch = _batch_shape(tangents, primals)
@@ -82,7 +94,7 @@ class ForwardDiff(Operators, Traced):
         tangent = rule.tangent(tangents, out, primals, params, batch)
         target = batch + out_shape
         if tangent is None:
-            tangent = zeros(target)
+            tangent = zeros(target, out)
         elif shape_of(tangent) != target:
             tangent = ops.broadcast_to(tangent, target)
         result = ForwardDiff.__new__(type(self))

@@ -198,6 +198,9 @@ class Step:
     partial: Any = None  # the local partial ∂v_i/∂v_j (scalar graphs)
     values: dict[int, Any] = field(default_factory=dict)  # node -> value so far
     derivatives: dict[int, Any] = field(default_factory=dict)  # node -> tangent or adjoint
+    # (source, target, argnum) -> what the edge has carried so far: forward, its term
+    # ∂vᵢ/∂vⱼ·v̇ⱼ of v̇ᵢ; reverse, its term v̄ᵢ·∂vᵢ/∂vⱼ of v̄ⱼ (scalar edges only)
+    flows: dict[tuple[int, int, int], Any] = field(default_factory=dict)
 
 
 def forward_sweep(graph: Graph, seed: dict[str, Any] | int | None = None) -> list[Step]:
@@ -206,7 +209,7 @@ def forward_sweep(graph: Graph, seed: dict[str, Any] | int | None = None) -> lis
     ``seed`` gives the input tangents: an input's position (1 for ẋ₁ = 1, the default), or
     a dict from input name to tangent."""
     tangents_in = _seed_tangents(graph, seed)
-    values, tangents, steps = {}, {}, []
+    values, tangents, flows, steps = {}, {}, {}, []
     for node in graph.nodes:
         values[node.index] = node.value
         if node.is_input:
@@ -224,12 +227,15 @@ def forward_sweep(graph: Graph, seed: dict[str, Any] | int | None = None) -> lis
                  node.rule.tangent(inputs, node.value, node.args, node.params))
         terms = [(_local_partial(node, argnum), graph.nodes[parent])
                  for parent, argnum in zip(node.parents, node.argnums)]
+        for (partial, parent), argnum in zip(terms, node.argnums):
+            if partial is not None and _known_scalar(tangents[parent.index]):
+                flows[(parent.index, node.index, argnum)] = partial * tangents[parent.index]
         tangents[node.index] = total
         sum_text = _signed_sum([(p, _dot(n)) for p, n in terms])
         steps.append(Step("tangent", node.index,
                           f"{node.name} = {graph.expression(node)} = {_fmt(node.value)},  "
                           f"{_dot(node)} = {sum_text} = {_fmt(total)}", total,
-                          values=dict(values), derivatives=dict(tangents)))
+                          values=dict(values), derivatives=dict(tangents), flows=dict(flows)))
     return steps
 
 
@@ -246,6 +252,7 @@ def reverse_sweep(graph: Graph, seed: Any = 1.0) -> list[Step]:
         steps.append(Step(kind, node.index, text, node.value, values=dict(values)))
     out = graph.nodes[graph.output]
     adjoints: dict[int, Any] = {out.index: _as_float(seed)}
+    flows: dict[tuple[int, int, int], Any] = {}
     steps.append(Step("seed", out.index, f"{_bar(out)} = {_fmt(seed)}", seed,
                       values=dict(values), derivatives=dict(adjoints)))
     for node in reversed(graph.nodes):
@@ -257,12 +264,15 @@ def reverse_sweep(graph: Graph, seed: Any = 1.0) -> list[Step]:
             previous = adjoints.get(parent)
             adjoints[parent] = contribution if previous is None else previous + contribution
             target = graph.nodes[parent]
+            if _known_scalar(contribution):
+                flows[(parent, node.index, argnum)] = contribution
             factor = _fmt(partial) if partial is not None else f"∂{node.name}/∂{target.name}"
             steps.append(Step("adjoint", parent,
                               f"{_bar(target)} += {_bar(node)} · {factor} = {_fmt(contribution)}"
                               + ("" if previous is None else f"  (now {_fmt(adjoints[parent])})"),
                               contribution, source=node.index, argnum=argnum, partial=partial,
-                              values=dict(values), derivatives=dict(adjoints)))
+                              values=dict(values), derivatives=dict(adjoints),
+                              flows=dict(flows)))
     return steps
 
 
@@ -317,6 +327,10 @@ def _signed_sum(terms: list[tuple[Any, str]]) -> str:
 
 def _scalar(x: Any) -> bool:
     return shape_of(x) == ()
+
+
+def _known_scalar(x: Any) -> bool:
+    return x is not None and _scalar(x)
 
 
 def _as_float(x: Any) -> Any:

@@ -16,6 +16,7 @@ from .graph import Graph
 __all__ = ["Layout", "layered_layout", "count_crossings"]
 
 SWEEPS = 8
+DUMMY_WIDTH = 0.3  # the room a long edge's bend takes in a column or row
 
 
 @dataclass
@@ -29,11 +30,24 @@ class Layout:
     crossings: int = 0
     extent: tuple[float, float, float, float] = (0, 0, 0, 0)  # xmin, xmax, ymin, ymax
     column_of: dict[int, int] = field(default_factory=dict)
+    direction: str = "right"  # "right": columns left to right; "down": rows top to bottom
+    sizes: dict[int, tuple[float, float]] = field(default_factory=dict)  # node -> (w, h)
+
+    def size_of(self, index: int) -> tuple[float, float]:
+        """The box of one node (every node has ``box`` unless widths were given)."""
+        return self.sizes.get(index, self.box)
 
 
 def layered_layout(graph: Graph, box: tuple[float, float] = (1.9, 0.9),
-                   gap: tuple[float, float] = (0.9, 0.45)) -> Layout:
-    """Lay the graph out left to right; ``box`` is a node's size, ``gap`` the space between."""
+                   gap: tuple[float, float] = (0.9, 0.45), direction: str = "right",
+                   widths: dict[int, float] | None = None) -> Layout:
+    """Lay the graph out left to right (or top-down with ``direction="down"``, for long
+    chains); ``box`` is the largest node's size, ``gap`` the horizontal and vertical space
+    between boxes. ``widths`` gives each node its own width (a column, or a row, is then only
+    as wide as its own nodes); without it every node is ``box`` wide."""
+    if direction not in ("right", "down"):
+        raise ValueError(f"layered_layout: direction must be 'right' or 'down', got "
+                         f"{direction!r}")
     column = {}
     for node in graph.nodes:  # evaluation order: parents come first
         column[node.index] = 1 + max((column[p] for p in node.parents), default=-1)
@@ -55,18 +69,38 @@ def layered_layout(graph: Graph, box: tuple[float, float] = (1.9, 0.9),
     layers = _order(layers, below, above)
     crossings = count_crossings(layers, below)
     width, height = box
-    dx, dy = width + gap[0], height + gap[1]
-    tallest = max(len(layer) for layer in layers)
+    own = {node.index: width for node in graph.nodes} if widths is None else dict(widths)
+    size = {key: own.get(key, DUMMY_WIDTH) if isinstance(key, int) else DUMMY_WIDTH
+            for layer in layers for key in layer}
     place: dict[object, tuple[float, float]] = {}
-    for c, layer in enumerate(layers):
-        offset = (tallest - len(layer)) / 2
-        for r, key in enumerate(layer):
-            place[key] = (c * dx, -(r + offset) * dy)
+    if direction == "right":  # columns as wide as their widest node; rows of equal height
+        dy = height + gap[1]
+        tallest = max(len(layer) for layer in layers)
+        x, previous = 0.0, 0.0
+        for c, layer in enumerate(layers):
+            column_width = max(size[key] for key in layer)
+            if c:  # from the previous column's centre to this one's
+                x += previous / 2 + gap[0] + column_width / 2
+            offset = (tallest - len(layer)) / 2
+            for r, key in enumerate(layer):
+                place[key] = (x, -(r + offset) * dy)
+            previous = column_width
+    else:  # rows top to bottom; within a row each box as wide as its own label
+        dy = height + gap[1]
+        for c, layer in enumerate(layers):
+            total = sum(size[key] for key in layer) + gap[0] * (len(layer) - 1)
+            x = -total / 2
+            for key in layer:
+                place[key] = (x + size[key] / 2, -c * dy)
+                x += size[key] + gap[0]
     positions = {k: v for k, v in place.items() if isinstance(k, int)}
     chains = [[place[k] for k in keys] for keys in chains_keys]
-    extent = (-width / 2, (n_columns - 1) * dx + width / 2,
-              -(tallest - 1) * dy - height / 2, height / 2)
-    return Layout(positions, chains, layers, box, crossings, extent, column)
+    xs = [place[k][0] - size[k] / 2 for k in place] + [place[k][0] + size[k] / 2 for k in place]
+    ys = [place[k][1] for k in place]
+    extent = (min(xs), max(xs), min(ys) - height / 2, max(ys) + height / 2)
+    sizes = {k: (own.get(k, width), height) for k in positions}
+    return Layout(positions, chains, layers, box, crossings, extent, column, direction,
+                  sizes)
 
 
 def _neighbours(chains_keys):

@@ -1,11 +1,14 @@
 """Numerical differentiation and the gradient checker.
 
 Difference quotients approximate a derivative from values of f alone: forward and backward
-differences have error O(h), central differences O(h²), and all suffer round-off as h
-shrinks; the complex step i·h has no subtraction and so no round-off. They cost n + 1 (or
-2n) evaluations for a gradient in n variables, which is why they check AD rather than
-replace it. ``gradcheck`` compares AD against central differences along random directions,
-and forward against reverse mode, at first and second order.
+differences have error O(h), central differences O(h²), and all suffer cancellation as h
+shrinks: f(x + h) and f(x) agree in their leading digits, so their difference keeps only the
+rounding noise. The complex step i·h subtracts nothing, so it has no cancellation (it still
+rounds, like any floating-point evaluation, at the level of ε). A gradient in n variables
+costs n + 1 evaluations with one-sided differences (f(x) is shared), 2n with central ones,
+which is why they check AD rather than replace it. ``gradcheck`` compares AD against central
+differences along random directions, and forward against reverse mode, at first and second
+order.
 """
 
 from __future__ import annotations
@@ -47,8 +50,11 @@ def central_difference(f: Callable[[Any], Any], x: Any, h: float = 1e-6) -> Any:
 
 
 def complex_step(f: Callable[[Any], Any], x: Any, h: float = 1e-20) -> Any:
-    """Im f(x + ih) / h: no difference of nearby values, so no round-off; f must accept
-    complex numbers (numpy's functions and course_ad's primitives do)."""
+    """Im f(x + ih) / h: no difference of nearby values, so no cancellation.
+
+    Evaluating f in floating point still rounds, so the result carries a relative error of
+    order ε, not zero. f must accept complex numbers (numpy's functions and course_ad's
+    primitives do) and be analytic there (no abs, no comparisons on the imaginary part)."""
     return np.imag(f(x + 1j * h)) / h
 
 
@@ -58,26 +64,32 @@ _METHODS = {"forward": forward_difference, "backward": backward_difference,
 
 def numerical_gradient(f: Callable[[Any], Any], x: Any, h: float | None = None,
                        method: str = "central") -> Any:
-    """∂f/∂x by perturbing one coordinate of x at a time (n + 1 or 2n evaluations).
+    """∂f/∂x by perturbing one coordinate of x at a time.
 
+    Evaluations of f for x with n entries: n + 1 for "forward" and "backward" (f(x) once,
+    then one shifted point per coordinate), 2n for "central", n for "complex".
     For a scalar f the result has the shape of x; otherwise ``f(x).shape + x.shape``."""
     if method not in _METHODS:
         raise ValueError(f"numerical_gradient: method must be one of {DIFFERENCES}, "
                          f"got {method!r}")
-    difference = _METHODS[method]
     h = (1e-20 if method == "complex" else 1e-6) if h is None else h
     x = np.asarray(primal_value(x), dtype=complex if method == "complex" else float)
     if x.shape == ():
-        return np.asarray(difference(f, x[()], h))
+        return np.asarray(_METHODS[method](f, x[()], h))
+    centre = np.asarray(f(x)) if method in ("forward", "backward") else None
     columns = []
     for i in range(x.size):
-        basis = np.zeros(x.shape)
-        basis.flat[i] = 1.0
-
-        def along(t: Any, basis: np.ndarray = basis) -> Any:
-            return f(x + t * basis)
-
-        columns.append(np.asarray(difference(along, 0.0, h)))
+        step = np.zeros(x.shape)
+        step.flat[i] = h
+        if method == "forward":
+            column = (np.asarray(f(x + step)) - centre) / h
+        elif method == "backward":
+            column = (centre - np.asarray(f(x - step))) / h
+        elif method == "central":
+            column = (np.asarray(f(x + step)) - np.asarray(f(x - step))) / (2 * h)
+        else:
+            column = np.imag(np.asarray(f(x + 1j * step))) / h
+        columns.append(column)
     out_shape = columns[0].shape
     return np.stack(columns, axis=-1).reshape(out_shape + x.shape)
 
@@ -195,33 +207,65 @@ def _check_order(f, primals, order, modes, eps, rng, report, prefix):
     numeric = (along(eps) - along(-eps)) / (2 * eps)
     results = {}
     if "fwd" in modes:
-        _, tangent = jvp(f, primals, u)
-        results["fwd"] = _inner(v, tangent)
-        _record(report, f"{prefix}forward vs central difference", results["fwd"], numeric)
+        try:
+            _, tangent = jvp(f, primals, u)
+            _check_shape(tangent, shape_of(out), "the output tangent")
+            results["fwd"] = _inner(v, tangent)
+        except Exception as err:  # a broken rule is a failed check, not a crash
+            _record_failure(report, f"{prefix}forward mode", err, numeric)
+        else:
+            _record(report, f"{prefix}forward vs central difference", results["fwd"], numeric)
     if "rev" in modes:
-        _, pullback = vjp(f, *primals)
-        cotangents = pullback(v)
-        results["rev"] = sum(_inner(c, d) for c, d in zip(cotangents, u))
-        _record(report, f"{prefix}reverse vs central difference", results["rev"], numeric)
+        try:
+            _, pullback = vjp(f, *primals)
+            cotangents = pullback(v)
+            for k, (c, p) in enumerate(zip(cotangents, primals)):
+                _check_shape(c, shape_of(p), f"the cotangent of argument {k}")
+            results["rev"] = sum(_inner(c, d) for c, d in zip(cotangents, u))
+        except Exception as err:
+            _record_failure(report, f"{prefix}reverse mode", err, numeric)
+        else:
+            _record(report, f"{prefix}reverse vs central difference", results["rev"], numeric)
     if len(results) == 2:
         _record(report, f"{prefix}forward vs reverse", results["fwd"], results["rev"])
     if order > 1:
-        if "fwd" in modes:
+        if "fwd" in results:
             def tangent_of(*xs):
                 return jvp(f, xs, u)[1]
             _check_order(tangent_of, primals, order - 1, modes, eps, rng, report,
                          prefix + "order 2, d(J·u): ")
-        if "rev" in modes:
+        if "rev" in results:
             def cotangent_of(*xs):
                 return _flat_sum(vjp(f, *xs)[1](v), u)
             _check_order(cotangent_of, primals, order - 1, modes, eps, rng, report,
                          prefix + "order 2, d(Jᵀv): ")
 
 
+def _check_shape(value: Any, want: tuple[int, ...], what: str) -> None:
+    if shape_of(value) != want:
+        raise ValueError(f"{what} has shape {shape_of(value)}, expected {want}")
+
+
+def _record_failure(report, name, err, numeric):
+    """A derivative that raised (or came out in the wrong shape): a failed row that says why."""
+    message = str(err).splitlines()[0] if str(err) else ""
+    if len(message) > 100:
+        message = message[:97] + "..."
+    numeric = float(primal_value(numeric))
+    report.checks.append(Check(f"{name} failed: {type(err).__name__}: {message}", math.nan,
+                               numeric, math.inf, math.inf, False))
+
+
 def _check_entries(f, primals, eps, report):
     """Every entry of a small gradient: where a rule is wrong, the index says where."""
-    _, pullback = vjp(f, *primals)
-    grads = pullback(1.0)
+    try:
+        _, pullback = vjp(f, *primals)
+        grads = pullback(1.0)
+        for k, (g, p) in enumerate(zip(grads, primals)):
+            _check_shape(g, shape_of(p), f"the gradient of argument {k}")
+    except Exception as err:
+        _record_failure(report, "gradient entry by entry", err, math.nan)
+        return
     for k, (p, g) in enumerate(zip(primals, grads)):
         def of_p(x, k=k):
             return f(*primals[:k], x, *primals[k + 1:])
@@ -290,7 +334,8 @@ def error_versus_step(f: Callable[[Any], Any], x: float, exact: float,
     """The error of each difference quotient of f at x for h from 1 down to 1e-16.
 
     Shows the lesson in numbers: forward differences are best near h ≈ 1e-8 (√ε), central
-    near 1e-5 (∛ε), and the complex step keeps improving down to the tiniest h."""
+    near 1e-5 (∛ε), and the complex step reaches the rounding level ε and stays there down
+    to the tiniest h (no cancellation, but still rounding)."""
     h = np.logspace(0, -16, 33) if steps is None else np.asarray(steps, dtype=float)
     errors = {}
     with np.errstate(all="ignore"):

@@ -10,12 +10,23 @@ are constants: no VJP is ever computed for them.
 from __future__ import annotations
 
 import itertools
+import math
 import operator
 from typing import Any
 
 import numpy as np
 
-from .dispatch import Traced, as_value, evaluate, primal, shape_of, zeros
+from .dispatch import (
+    Traced,
+    as_value,
+    complex_error,
+    evaluate,
+    is_complex,
+    ones,
+    primal,
+    shape_of,
+    zeros,
+)
 from .forward import _show
 from .ops import Operators, unbroadcast
 
@@ -34,22 +45,51 @@ class ReverseDiff(Operators, Traced):
     holds ∂f/∂node for that call.
     """
 
-    __slots__ = ("value", "grad", "parents", "op", "name", "_rule", "_args", "_argnums",
-                 "_params", "_rank", "_mark", "_id")
+    # The parents live in two slots (a tuple only for three or more) rather than in a tuple
+    # of their own: one container per node instead of two halves the work of Python's cycle
+    # collector, which otherwise dominates the time of building large scalar graphs.
+    # For the same reason a node whose every argument is a parent keeps no tuple of their
+    # values (``_values`` is None): they are its parents' values.
+    __slots__ = ("value", "grad", "op", "name", "_first", "_second", "_many", "_rule",
+                 "_values", "_argnums", "_params", "_rank", "_mark", "_id")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that changes ``_apply`` (to record or count operations) sees the binary
+        operators there too: the two-argument fast path is ReverseDiff's own."""
+        super().__init_subclass__(**kwargs)
+        if "_apply" in cls.__dict__ and "_apply2" not in cls.__dict__:
+            cls._apply2 = Traced._apply2
 
     def __init__(self, value: Any, *, name: str = "", level: int = 0) -> None:
         self.value = as_value(value, "ReverseDiff")
         self.grad: Any = None
-        self.parents: tuple[ReverseDiff, ...] = ()
         self.op = ""
         self.name = name
+        self._first = self._second = self._many = None
         self._rule = None
-        self._args: tuple = ()
+        self._values: tuple | None = ()
         self._argnums: tuple[int, ...] = ()
-        self._params: dict = {}
+        self._params: dict = _NO_PARAMS
         self._rank = 2 * level + 1
         self._mark = 0
         self._id = next(_created)
+
+    @property
+    def parents(self) -> tuple[ReverseDiff, ...]:
+        """The traced inputs, in argument order (``x * x`` has parents ``(x, x)``)."""
+        if self._many is not None:
+            return self._many
+        first = self._first
+        if first is None:
+            return ()
+        second = self._second
+        return (first,) if second is None else (first, second)
+
+    @property
+    def _args(self) -> tuple:
+        """Every argument's value, constants included, in argument order."""
+        values = self._values
+        return tuple(p.value for p in self.parents) if values is None else values
 
     @property
     def level(self) -> int:
@@ -98,20 +138,31 @@ class ReverseDiff(Operators, Traced):
         seed = _check_seed(self, seed)
         order = topological_order(self, reset_grads=True)
         self.grad = seed
+        # Adjoints this sweep summed into a fresh array of its own: later contributions are
+        # added into that buffer in place. Any other adjoint may be shared (a rule can pass
+        # v̄ on unchanged, the seed is the caller's), so the first sum is never in place.
+        owned = set()
         for node in reversed(order):
             g = node.grad
-            parents = node.parents
+            first = node._first
             if g is None:
-                node.grad = zeros(shape_of(node.value))
+                node.grad = zeros(shape_of(node.value), node.value)
                 continue
-            if not parents:
+            if first is None:
                 continue
             rule = node._rule
             params = node._params
+            second = node._second
+            parents = node._many or ((first,) if second is None else (first, second))
             if create_graph:
                 args, out = node.inputs, node
             else:
-                args, out = node._args, node.value
+                args, out = node._values, node.value
+                if args is None:  # every argument is a parent: their values
+                    if node._many is not None:
+                        args = tuple(p.value for p in parents)
+                    else:
+                        args = (first.value,) if second is None else (first.value, second.value)
             # Rule.cotangent, inlined: this loop runs once per edge of every sweep
             vjps = rule.vjp
             variadic = rule.variadic
@@ -121,20 +172,39 @@ class ReverseDiff(Operators, Traced):
                 else:
                     vjp = vjps[i]
                     if vjp is None:
-                        continue
+                        raise rule.not_differentiable(i, "VJP")
                     c = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
                 pv = parent.value
-                if type(c) is not float or type(pv) is not float:
-                    target = pv.shape if type(pv) is np.ndarray else shape_of(pv)
-                    have = c.shape if type(c) is np.ndarray else shape_of(c)
-                    if have != target:
-                        c = unbroadcast(c, target)
                 previous = parent.grad
-                parent.grad = c if previous is None else previous + c
+                if type(c) is float and type(pv) is float:  # a scalar graph: nothing to fit
+                    parent.grad = c if previous is None else previous + c
+                    continue
+                if type(c) is np.ndarray and type(pv) is np.ndarray:
+                    if c.shape != pv.shape:
+                        c = unbroadcast(c, pv.shape)
+                else:
+                    c = _fit(c, pv)
+                if previous is None:
+                    parent.grad = c
+                elif type(c) is np.ndarray and parent in owned and c.dtype is previous.dtype:
+                    previous += c
+                else:
+                    parent.grad = total = previous + c
+                    if type(total) is np.ndarray:
+                        owned.add(parent)
 
     def _apply(self, rule: Any, args: tuple, params: dict) -> ReverseDiff:
         """Record an operation: the node's value, its traced parents and its constants."""
         rank = self._rank
+        if len(args) == 1 and args[0] is self and not isinstance(self.value, Traced):
+            value = self.value  # one argument, this node's own (sin(x), x.sum(axis=0), ...)
+            try:
+                out = rule.primal(value, **params) if params else rule.primal(value)
+            except (TypeError, ValueError, IndexError):
+                out = primal(rule, (value,), params)  # raises the error that explains
+            node = _record(type(self), rule, out, None, _FIRST, params or _NO_PARAMS, rank)
+            node._first = self
+            return node
         values = list(args)
         parents = []
         argnums = []
@@ -148,20 +218,104 @@ class ReverseDiff(Operators, Traced):
                     nested = nested or isinstance(value, Traced)  # traced by an outer level
                 else:
                     nested = True
-        node = ReverseDiff.__new__(type(self))
-        node.value = (evaluate if nested else primal)(rule, values, params)
+            elif type(a) is not float and (a.dtype.kind == "c" if type(a) is np.ndarray
+                                           else is_complex(a)):  # only constants: leaves are real
+                raise complex_error(rule.name, a)
+        out = (evaluate if nested else primal)(rule, values, params)
+        argnums = tuple(argnums)
+        node = _record(type(self), rule, out, None if len(parents) == len(args) else tuple(values),
+                       _SHARED.get(argnums, argnums), params or _NO_PARAMS, rank)
+        if len(parents) > 2:
+            node._many = tuple(parents)
+        node._first = parents[0]
+        if len(parents) == 2:
+            node._second = parents[1]
+        return node
+
+    def _apply2(self, rule: Any, x: Any, y: Any) -> ReverseDiff:
+        """``_apply`` for a primitive of two arguments without parameters (the operators):
+        the common cases of a scalar graph recorded without building lists."""
+        rank = self._rank
+        if isinstance(x, Traced):
+            xv = x.value
+            if isinstance(y, Traced):
+                yv = y.value
+                if x._rank != rank or y._rank != rank or isinstance(xv, Traced) \
+                        or isinstance(yv, Traced):
+                    return self._apply(rule, (x, y), _NO_PARAMS)
+                parents, argnums, values = (x, y), _BOTH, None
+            else:
+                if isinstance(xv, Traced):
+                    return self._apply(rule, (x, y), _NO_PARAMS)
+                if type(y) is not float and (y.dtype.kind == "c" if type(y) is np.ndarray
+                                             else is_complex(y)):  # leaves are real
+                    raise complex_error(rule.name, y)
+                yv = y
+                parents, argnums, values = (x, None), _FIRST, (xv, y)
+        else:
+            yv = y.value
+            if isinstance(yv, Traced):
+                return self._apply(rule, (x, y), _NO_PARAMS)
+            if type(x) is not float and (x.dtype.kind == "c" if type(x) is np.ndarray
+                                         else is_complex(x)):  # leaves are real
+                raise complex_error(rule.name, x)
+            xv = x
+            parents, argnums, values = (y, None), _SECOND, (x, yv)
+        try:
+            out = rule.primal(xv, yv)
+        except (TypeError, ValueError, IndexError):
+            out = primal(rule, (xv, yv), _NO_PARAMS)  # raises the error that explains
+        node = self.__class__.__new__(self.__class__)  # _record, inlined: once per operator
+        node.value = out
         node.grad = None
-        node.parents = tuple(parents)
         node.op = rule.name
         node.name = ""
+        node._first, node._second = parents
+        node._many = None
         node._rule = rule
-        node._args = tuple(values)
-        node._argnums = tuple(argnums)
-        node._params = params
+        node._values = values
+        node._argnums = argnums
+        node._params = _NO_PARAMS
         node._rank = rank
         node._mark = 0
         node._id = next(_created)
         return node
+
+
+_NO_PARAMS: dict = {}  # shared by every operation without parameters; never written to
+_FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)
+_SHARED = {(0,): _FIRST, (1,): _SECOND, (0, 1): _BOTH}
+
+
+def _record(cls: type, rule: Any, value: Any, values: tuple | None, argnums: tuple,
+            params: dict, rank: int) -> ReverseDiff:
+    """A new node without parents yet: the caller fills ``_first``, ``_second``, ``_many``."""
+    node = cls.__new__(cls)
+    node.value = value
+    node.grad = None
+    node.op = rule.name
+    node.name = ""
+    node._first = node._second = node._many = None
+    node._rule = rule
+    node._values = values
+    node._argnums = argnums
+    node._params = params
+    node._rank = rank
+    node._mark = 0
+    node._id = next(_created)
+    return node
+
+
+def _fit(c: Any, pv: Any) -> Any:
+    """A cotangent in its input's form: reduced to the input's shape (the adjoint of
+    broadcasting, in one place for every rule), and a Python float for a Python float."""
+    target = pv.shape if type(pv) is np.ndarray else shape_of(pv)
+    have = c.shape if type(c) is np.ndarray else shape_of(c)
+    if have != target:
+        return unbroadcast(c, target)
+    if type(pv) is float and type(c) is np.float64:
+        return float(c)
+    return c
 
 
 def topological_order(output: ReverseDiff, reset_grads: bool = False) -> list[ReverseDiff]:
@@ -179,8 +333,12 @@ def topological_order(output: ReverseDiff, reset_grads: bool = False) -> list[Re
     found = [output]
     stack = [output]
     while stack:
-        for parent in stack.pop().parents:
-            if parent._mark != stamp:
+        node = stack.pop()
+        first = node._first
+        if first is None:
+            continue
+        for parent in node._many or (first, node._second):
+            if parent is not None and parent._mark != stamp:
                 parent._mark = stamp
                 if reset_grads:
                     parent.grad = None
@@ -191,16 +349,18 @@ def topological_order(output: ReverseDiff, reset_grads: bool = False) -> list[Re
 
 
 def _check_seed(output: ReverseDiff, seed: Any) -> Any:
+    """The output's adjoint: 1 for a single number (of any shape, such as (1,) or (1, 1),
+    in the output's precision), else the given seed, checked against the output's shape."""
     shape = shape_of(output.value)
     if seed is None:
-        if shape != ():
+        if shape != () and math.prod(shape) != 1:
             raise ValueError(
                 f"backward: the output has shape {shape}, not a scalar, so there is no single "
                 f"gradient; pass a seed cotangent of shape {shape} (e.g. "
                 f"f.backward(np.ones({shape})) gives the gradient of f.sum()), or reduce the "
                 "output to a scalar first"
             )
-        return 1.0
+        return ones(shape, output.value)
     seed = as_value(seed, "backward seed")
     if shape_of(seed) != shape:
         raise ValueError(

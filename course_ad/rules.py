@@ -10,6 +10,11 @@ running them on traced values differentiates them again: higher order comes for 
 Rules never undo broadcasting: the reverse engine reduces every cotangent to its input's
 shape in one place (``ops.unbroadcast``).
 
+The record type and the table live in ``registry``; this module fills the table. Adding a
+primitive is one ``register(Rule(...))`` here plus its generic function in ``ops``
+(``def foo(x): return apply(RULES["foo"], x)``), which looks the record up by name when
+called, so ``ops`` never imports this module.
+
 Tangents may carry extra leading axes (a *batch* of tangent directions, one Jacobian in
 one forward pass), so JVP rules address axes from the right (negative axis numbers).
 """
@@ -21,13 +26,22 @@ import math
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from . import ops
-from .dispatch import apply, primal_value, shape_of, zeros
+from .dispatch import apply, primal_value, shape_of
+from .registry import (
+    JVP_RULES,
+    RULES,
+    VJP_RULES,
+    Domain,
+    MissingRuleError,
+    Rule,
+    get_rule,
+    register,
+)
 
 __all__ = [
     "Rule",
@@ -40,103 +54,6 @@ __all__ = [
     "register",
     "table",
 ]
-
-
-@dataclass(frozen=True)
-class Domain:
-    """Where tests may sample an input: ``low <= x <= high`` and ``|x| >= gap``."""
-
-    low: float = -3.0
-    high: float = 3.0
-    gap: float = 0.0
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One primitive: primal, per-input JVP and VJP functions, label, rule card, domain."""
-
-    name: str
-    primal: Callable[..., Any]
-    jvp: tuple[Callable[..., Any] | None, ...]
-    vjp: tuple[Callable[..., Any] | None, ...]
-    symbol: str
-    formula: str  # LaTeX of the primal, with inputs x, y and output v
-    jvp_latex: str  # LaTeX of the tangent rule
-    vjp_latex: str  # LaTeX of the adjoint rule
-    domain: tuple[Domain, ...] = ()
-    elementwise: bool = False
-    broadcasts: bool = False  # leading axes broadcast between inputs (elementwise, matmul)
-    variadic: bool = False  # stack/concatenate: any number of inputs; rules get argnum
-    examples: Callable[[np.random.Generator], list[tuple[tuple, dict]]] | None = field(
-        default=None, repr=False
-    )
-
-    @property
-    def arity(self) -> int:
-        return len(self.vjp)
-
-    def __repr__(self) -> str:
-        return f"Rule({self.name!r}, symbol={self.symbol!r}, arity={self.arity})"
-
-    def tangent(self, tangents: list, out: Any, args: list | tuple, params: dict,
-                batch: tuple[int, ...] = ()) -> Any:
-        """v̇ = Σᵢ JVPᵢ(u̇ᵢ): the inputs' tangents (None for a constant) pushed through the
-        rule; None when no input carries a tangent. ``batch`` is the shape of the tangents'
-        leading batch axes (a variadic rule gets zeros of that shape for its constants)."""
-        if self.variadic:
-            filled = tuple(zeros(batch + shape_of(a)) if t is None else t
-                           for t, a in zip(tangents, args))
-            return self.jvp[0](filled, out, *args, **params)
-        total = None
-        for jvp, t in zip(self.jvp, tangents):
-            if t is not None and jvp is not None:
-                contribution = jvp(t, out, *args, **params)
-                total = contribution if total is None else total + contribution
-        return total
-
-    def cotangent(self, argnum: int, g: Any, out: Any, args: list | tuple, params: dict) -> Any:
-        """x̄ of argument ``argnum``: the output's cotangent pulled back by that input's VJP
-        (None where the rule is not differentiable in it). The engine reduces it to the
-        input's shape afterwards."""
-        if self.variadic:
-            return self.vjp[0](g, out, *args, argnum=argnum, **params)
-        vjp = self.vjp[argnum]
-        return None if vjp is None else vjp(g, out, *args, **params)
-
-
-class MissingRuleError(ValueError):
-    """Raised for an operation that has no rule; the message lists the known ones."""
-
-
-RULES: dict[str, Rule] = {}
-VJP_RULES: dict[str, tuple[Callable[..., Any] | None, ...]] = {}
-JVP_RULES: dict[str, tuple[Callable[..., Any] | None, ...]] = {}
-
-
-def register(rule: Rule) -> Rule:
-    """Add a primitive to the table (and so to both modes, the pictures and the tests)."""
-    if rule.name in RULES:
-        raise ValueError(f"register: a rule named {rule.name!r} exists already")
-    if len(rule.jvp) != len(rule.vjp):
-        raise ValueError(
-            f"register: rule {rule.name!r} has {len(rule.jvp)} JVP and {len(rule.vjp)} VJP "
-            "functions; give one of each per input (None where not differentiable)"
-        )
-    RULES[rule.name] = rule
-    VJP_RULES[rule.name] = rule.vjp
-    JVP_RULES[rule.name] = rule.jvp
-    return rule
-
-
-def get_rule(name: str) -> Rule:
-    """The record for ``name``; a ``MissingRuleError`` listing the known rules otherwise."""
-    try:
-        return RULES[name]
-    except KeyError:
-        raise MissingRuleError(
-            f"no rule for {name!r}; known rules: {', '.join(sorted(RULES))}. "
-            "Add one with course_ad.rules.register(Rule(...))"
-        ) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -190,6 +107,18 @@ def _float_or_array(float_fn: Callable, array_fn: Callable) -> Callable:
 
     primal.__name__ = array_fn.__name__
     return primal
+
+
+def _float_type(x: Any) -> np.dtype:
+    """x's dtype when it is a float type (float32 stays float32), float64 otherwise."""
+    if type(x) is np.ndarray and x.dtype.kind == "f":
+        return x.dtype  # the common case, without np.result_type
+    dtype = np.result_type(x)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _as_float(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=_float_type(x))
 
 
 E = Domain()
@@ -282,29 +211,64 @@ def neg_vjp(g, out, x):
     return -g
 
 
+def _pow_slope(x, y):
+    """∂xʸ/∂x = y x^(y-1), taken as 0 where y = 0 (x⁰ = 1 is constant, even at x = 0).
+
+    Only at x = 0 does y = 0 give 0·∞; there a constant mask moves the exponent to 0, so the
+    product is y·1 = 0 and stays differentiable. ``ops.power`` keeps 0 to a negative power
+    at inf and a negative base with a fractional exponent at nan (real), as torch and JAX."""
+    if type(x) is float and (type(y) is float or type(y) is int):  # plain numbers: no tracing
+        return 0.0 if y == 0 and x == 0.0 else y * _pow_primal(x, y - 1.0)
+    at_zero = (primal_value(y) == 0) & (primal_value(x) == 0)
+    if not (at_zero if type(at_zero) is bool else at_zero.any()):
+        return y * ops.power(x, y - 1.0)
+    if np.ndim(at_zero) == 0:
+        return 0.0
+    return y * ops.power(x, (y - 1.0) + at_zero)
+
+
+def _pow_log(out, x, y):
+    """∂xʸ/∂y = v log x, taken as 0 where x = 0 and y ≥ 0 (there xʸ stays 0 or 1, as torch).
+
+    A constant mask moves those x to 1, whose log is 0; a negative base gives nan (real)."""
+    at_zero = (primal_value(x) == 0) & (primal_value(y) >= 0)
+    if not (at_zero if type(at_zero) is bool else at_zero.any()):
+        return out * ops.log(x)
+    if np.ndim(at_zero) == 0:
+        return 0.0
+    return out * ops.log(x + at_zero)
+
+
 def pow_jvp_x(dx, out, x, y):
     """v̇ += y x^(y-1) ẋ"""
-    return dx * (y * x ** (y - 1))
+    return dx * _pow_slope(x, y)
 
 
 def pow_jvp_y(dy, out, x, y):
     """v̇ += v log(x) ẏ"""
-    return dy * (out * ops.log(x))
+    return dy * _pow_log(out, x, y)
 
 
 def pow_vjp_x(g, out, x, y):
     """x̄ += v̄ y x^(y-1)"""
-    return g * (y * x ** (y - 1))
+    return g * _pow_slope(x, y)
 
 
 def pow_vjp_y(g, out, x, y):
     """ȳ += v̄ v log x"""
-    return g * (out * ops.log(x))
+    return g * _pow_log(out, x, y)
 
 
 def _pow_primal(x, y):
-    if type(x) is float and type(y) is float and x > 0.0:
-        return x**y
+    """xʸ: Python's ** on floats where it is real and finite (fast), numpy's power otherwise
+    (0 to a negative power is inf, a negative base to a fractional power nan, never complex)."""
+    if type(x) is float and (type(y) is float or type(y) is int):
+        if x > 0.0 or (type(y) is int and (y >= 0 or x != 0.0)):
+            try:
+                return x**y
+            except OverflowError:
+                pass
+        return float(np.power(x, float(y)))
     return np.power(x, y)
 
 
@@ -481,24 +445,36 @@ _unary("abs", abs, np.abs, abs_jvp, abs_vjp, "|·|",
        r"\bar x \mathrel{+}= \bar v \operatorname{sign}(x)", NONZERO)
 
 
+def _maximum_share(x, y):
+    """[x > y] + ½[x = y]: x's share of the derivative of max(x, y), a constant.
+
+    At a tie both inputs get half, as in torch, JAX and autograd (and as the ``max``
+    reduction shares between tied entries), so max(x, x) has derivative 1 in x."""
+    xv, yv = primal_value(x), primal_value(y)
+    if type(xv) is float and type(yv) is float:
+        return 1.0 if xv > yv else 0.5 if xv == yv else 0.0
+    share = (xv > yv) + 0.5 * (xv == yv)
+    return share.astype(_float_type(np.result_type(xv, yv)), copy=False)
+
+
 def maximum_jvp_x(dx, out, x, y):
-    """v̇ += [x ≥ y] ẋ"""
-    return dx * (primal_value(x) >= primal_value(y))
+    """v̇ += ([x > y] + ½[x = y]) ẋ"""
+    return dx * _maximum_share(x, y)
 
 
 def maximum_jvp_y(dy, out, x, y):
-    """v̇ += [x < y] ẏ"""
-    return dy * (primal_value(x) < primal_value(y))
+    """v̇ += ([x < y] + ½[x = y]) ẏ"""
+    return dy * (1.0 - _maximum_share(x, y))
 
 
 def maximum_vjp_x(g, out, x, y):
-    """x̄ += v̄ [x ≥ y]"""
-    return g * (primal_value(x) >= primal_value(y))
+    """x̄ += v̄ ([x > y] + ½[x = y])"""
+    return g * _maximum_share(x, y)
 
 
 def maximum_vjp_y(g, out, x, y):
-    """ȳ += v̄ [x < y]"""
-    return g * (primal_value(x) < primal_value(y))
+    """ȳ += v̄ ([x < y] + ½[x = y])"""
+    return g * (1.0 - _maximum_share(x, y))
 
 
 def _maximum(x, y):
@@ -509,8 +485,10 @@ def _maximum(x, y):
 
 register(Rule("maximum", _maximum, (maximum_jvp_x, maximum_jvp_y),
               (maximum_vjp_x, maximum_vjp_y), "max",
-              r"v = \max(x, y)", r"\dot v = [x \ge y]\, \dot x + [x < y]\, \dot y",
-              r"\bar x \mathrel{+}= \bar v [x \ge y],\; \bar y \mathrel{+}= \bar v [x < y]",
+              r"v = \max(x, y)", r"\dot v = [x > y]\, \dot x + [x < y]\, \dot y"
+              r" \;(\frac{1}{2} \text{ each at } x = y)",
+              r"\bar x \mathrel{+}= \bar v [x > y],\; \bar y \mathrel{+}= \bar v [x < y]"
+              r" \;(\frac{1}{2} \text{ each at } x = y)",
               (Domain(-3.0, -0.5), Domain(0.5, 3.0)), True))
 
 
@@ -559,19 +537,28 @@ def matmul_jvp_b(db, out, a, b):
     return ops.matmul(a, db)
 
 
+# The VJPs treat a vector operand as a one-row (left) or one-column (right) matrix, so one
+# formula serves every pairing of ranks numpy allows; the result keeps the stack axes of
+# the product, and the engine's unbroadcast sums them away where the operand had none.
+
+
 def matmul_vjp_a(g, out, a, b):
     """Ā += V̄ Bᵀ"""
-    if len(shape_of(b)) == 1:
-        return _column(g) * b if len(shape_of(a)) > 1 else g * b
-    if len(shape_of(a)) == 1:
-        return ops.matmul(b, g)
+    a_vector, b_vector = len(shape_of(a)) == 1, len(shape_of(b)) == 1
+    if b_vector:  # V̄ has lost B's column axis: Ā = V̄ bᵀ is an outer product
+        return g * b if a_vector else _column(g) * b
+    if a_vector:  # V̄ has lost A's row axis: (..., m) as rows (..., 1, m), then drop it again
+        return _unrow(ops.matmul(_row(g), _swap_last(b)))
     return ops.matmul(g, _swap_last(b))
 
 
 def matmul_vjp_b(g, out, a, b):
     """B̄ += Aᵀ V̄"""
-    if len(shape_of(a)) == 1:
-        return g * a if len(shape_of(b)) == 1 else _column(a) * ops.reshape(g, (1,) + shape_of(g))
+    a_vector, b_vector = len(shape_of(a)) == 1, len(shape_of(b)) == 1
+    if a_vector:  # B̄ = a V̄ᵀ, an outer product over the stack axes of V̄
+        return g * a if b_vector else _column(a) * _row(g)
+    if b_vector:  # V̄ has lost B's column axis: (..., n) as columns (..., n, 1)
+        return _uncolumn(ops.matmul(_swap_last(a), _column(g)))
     return ops.matmul(_swap_last(a), g)
 
 
@@ -580,7 +567,9 @@ def _matmul_examples(rng):
         return rng.standard_normal(shape)
 
     return [((r(2, 3), r(3, 4)), {}), ((r(3,), r(3, 4)), {}), ((r(2, 3), r(3,)), {}),
-            ((r(3,), r(3,)), {}), ((r(2, 2, 3), r(3, 4)), {}), ((r(2, 3), r(2, 3, 2)), {})]
+            ((r(3,), r(3,)), {}), ((r(2, 2, 3), r(3, 4)), {}), ((r(2, 3), r(2, 3, 2)), {}),
+            ((r(2, 2, 3), r(3,)), {}), ((r(2, 1, 2, 3), r(3,)), {}), ((r(3,), r(2, 3, 4)), {}),
+            ((r(2, 1, 2, 3), r(3, 3, 2)), {}), ((r(1, 2, 3), r(4, 3, 2)), {})]
 
 
 register(Rule("matmul", np.matmul, (matmul_jvp_a, matmul_jvp_b), (matmul_vjp_a, matmul_vjp_b),
@@ -617,8 +606,9 @@ def mean_vjp(g, out, x, *, axis, keepdims):
 def _argmax_weights(x, out, axis):
     """1/k on each of the k entries that attain the maximum, 0 elsewhere (a constant)."""
     xv, ov = primal_value(x), primal_value(out)
-    hit = xv == np.reshape(ov, _kept_shape(np.shape(xv), axis))
-    return hit / np.sum(hit, axis=axis, keepdims=True)
+    hit = xv == np.reshape(ov, _kept_shape(shape_of(xv), axis))
+    return (hit / np.add.reduce(hit, axis=axis, keepdims=True)).astype(_float_type(xv),
+                                                                       copy=False)
 
 
 def max_jvp(dx, out, x, *, axis, keepdims):
@@ -645,7 +635,7 @@ def logsumexp_vjp(g, out, x, *, axis, keepdims):
 
 def _logsumexp(x, *, axis=None, keepdims=False):
     """log Σ eˣ computed as m + log Σ e^(x - m), m = max x, so it never overflows."""
-    x = np.asarray(x, dtype=float)
+    x = _as_float(x)
     m = np.maximum.reduce(x, axis=axis, keepdims=True)
     if not np.isfinite(m).all():  # all -inf (or an inf) along an axis: shift by 0 there
         m = np.where(np.isfinite(m), m, 0.0)
@@ -703,12 +693,12 @@ def _check_labels(z, labels):
 
 def _cross_entropy(z, *, labels):
     """mean over rows of logsumexp(zᵢ) − zᵢ[yᵢ]: softmax cross-entropy, never overflowing."""
-    z = np.asarray(z, dtype=float)
+    z = _as_float(z)
     if z.ndim != 2:
         raise ValueError(f"cross_entropy: logits must have shape (rows, classes), got {z.shape}")
     _check_labels(z, labels)
-    return float(np.add.reduce(_logsumexp(z, axis=(1,)) - z[np.arange(len(labels)), labels])
-                 / len(labels))
+    total = np.add.reduce(_logsumexp(z, axis=(1,)) - z[np.arange(len(labels)), labels])
+    return float(total) / len(labels) if z.dtype == np.float64 else total / len(labels)
 
 
 def _softmax_minus_onehot(z, labels):
@@ -719,7 +709,7 @@ def _softmax_minus_onehot(z, labels):
     zv = primal_value(z)
     e = ops.exp(z - np.maximum.reduce(zv, axis=1, keepdims=True))
     p = e / ops._sum(e, (1,), True)
-    onehot = np.zeros(zv.shape)
+    onehot = np.zeros(zv.shape, zv.dtype)
     onehot[np.arange(len(labels)), labels] = 1.0
     return (p - onehot) / len(labels)
 
@@ -813,7 +803,7 @@ def scatter_add_vjp(gbar, out, g, *, index, shape):
 
 def _broadcast_to(x, *, shape):
     """A writeable copy: gradients handed to users must not be read-only views."""
-    out = np.empty(shape, dtype=np.result_type(x, np.float64))
+    out = np.empty(shape, dtype=_float_type(x))
     try:
         out[...] = x
     except ValueError:
@@ -828,8 +818,11 @@ def _getitem(x, *, index):
 
 def _scatter_add(g, *, index, shape):
     """Zeros of ``shape`` with ``g`` added at ``index``: the adjoint of indexing."""
-    total = np.zeros(shape, dtype=np.result_type(g, np.float64))
-    np.add.at(total, index, g)
+    total = np.zeros(shape, dtype=_float_type(g))
+    if all(type(i) in (int, slice) for i in (index if type(index) is tuple else (index,))):
+        total[index] = g  # a basic index never repeats an entry: no need for add.at
+    else:
+        np.add.at(total, index, g)
     return total
 
 
@@ -862,7 +855,11 @@ def _scatter_examples(rng):
             ((rng.standard_normal((2, 3)),), {"index": (slice(1, 3),), "shape": (4, 3)})]
 
 
-register(Rule("reshape", lambda x, *, shape: np.reshape(x, shape), (reshape_jvp,),
+def _reshape(x, *, shape):
+    return x.reshape(shape) if type(x) is np.ndarray else np.reshape(x, shape)
+
+
+register(Rule("reshape", _reshape, (reshape_jvp,),
               (reshape_vjp,), "reshape", r"V = \operatorname{reshape}(X)",
               r"\dot V = \operatorname{reshape}(\dot X)",
               r"\bar X \mathrel{+}= \operatorname{reshape}(\bar V)", examples=_reshape_examples))
@@ -975,6 +972,10 @@ _PLAIN = [
     (r"\sigma", "σ"), (r"\max", "max"), (r"^\top", "ᵀ"), (r"\top", "ᵀ"), (r"\ge", "≥"),
     (r"\dots", "…"), (r"\textstyle", ""), (r"\big", ""),
     (r"\dot z", "ż"), (r"\bar z", "z̄"), (r"\;", " "), (r"\,", " "), (r"\sqrt", "√"),
+    (r"\dot a", "ȧ"), (r"\dot b", "ḃ"), (r"\bar a", "ā"), (r"\bar b", "b̄"), (r"\_", "_"),
+    (r"\lnot", "¬"), (r"\ln", "ln"), (r"\le", "≤"), (r"\ne", "≠"), (r"\lfloor", "⌊"),
+    (r"\rfloor", "⌋"), (r"\langle", "⟨"), (r"\rangle", "⟩"), (r"\otimes", "⊗"),
+    (r"\prod", "Π"), (r"\pi", "π"), (r"\mu", "μ"), (r"\cdots", "⋯"),
 ]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 
 from . import cost
 from .graph import TraceTable, forward_sweep, reverse_sweep, trace
@@ -163,30 +164,41 @@ class ModeExplorer:
     def _legend(self, mode: str) -> str:
         inputs = ", ".join(f"{n.name} = {name}" for n, name in zip(self.graph.inputs,
                                                                     self.input_names))
-        what = ("tangents v̇ = ∂v/∂x along the seeded input" if mode == "forward" else
-                "values first, then adjoints v̄ = ∂y/∂v from the output back")
+        if mode == "forward":
+            last = self._steps["forward"][-1].derivatives
+            chosen = [name for n, name in zip(self.graph.inputs, self.input_names)
+                      if _nonzero(last.get(n.index))]
+            what = (f"tangents v̇ = ∂v/∂{'/'.join(chosen) or 'x'}: the input tangents start "
+                    "at 1 for that input and 0 for the others")
+        else:
+            what = "values first, then adjoints v̄ = ∂y/∂v from the output back (ȳ = 1)"
         return f"<br><span style='color:#555'>{html.escape(inputs)} · {what}</span>"
 
 
 class CostExplorer:
-    """A chain of Jacobians J₃J₂J₁ with widths on sliders: forward against reverse against the
-    best bracketing (multiply-add counts), and measured times of jacfwd against jacrev."""
+    """A chain of Jacobians J_k ⋯ J₁ with widths on sliders: forward against reverse against
+    the best bracketing (multiply-adds of multiplying the given Jacobians, a p×q by q×r
+    product costing p·q·r), and measured times of jacfwd against jacrev.
 
-    def __init__(self, sizes: tuple[int, ...] = (32, 16, 16, 1), maximum: int = 64,
+    ``CostExplorer(sizes=(5, 100, 1, 100, 5))`` shows a chain whose cheapest order is neither
+    sweep: (J4 J3)(J2 J1)."""
+
+    def __init__(self, sizes: tuple[int, ...] = (32, 16, 16, 1), maximum: int | None = None,
                  measure: bool = True) -> None:
+        maximum = max(128, *sizes) if maximum is None else maximum
         self.sliders = [widgets.IntSlider(value=d, min=1, max=maximum, description=f"d{i}",
-                                    continuous_update=False) for i, d in enumerate(sizes)]
+                                          continuous_update=False) for i, d in enumerate(sizes)]
         self.measure = measure
         self.result = widgets.HTML()
         self.result.add_class("cad-cost")
         for slider in self.sliders:
             slider.observe(lambda _: self.update(), names="value")
-        names = ("input d0", *[f"hidden d{i}" for i in range(1, len(sizes) - 1)],
-                 f"output d{len(sizes) - 1}")
+        k = len(sizes) - 1
+        names = ("input d₀", *[f"hidden d{_sub(i)}" for i in range(1, k)], f"output d{_sub(k)}")
         for slider, name in zip(self.sliders, names):
             slider.description = name
             slider.style.description_width = "90px"
-        rows = [widgets.HBox(self.sliders[:2]), widgets.HBox(self.sliders[2:])]
+        rows = [widgets.HBox(self.sliders[i:i + 3]) for i in range(0, len(self.sliders), 3)]
         self.widget = widgets.VBox([*rows, self.result])
         self.counts: dict[str, Any] = {}
         self.update()
@@ -208,25 +220,41 @@ class CostExplorer:
         self.result.value = _cost_html(sizes, self.counts)
 
 
+def _sub(i: int) -> str:
+    return str(i).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def _cost_html(sizes: list[int], counts: dict[str, Any]) -> str:
     k = len(sizes) - 1
     chain = " ".join(f"J{i}<sub>{sizes[i]}×{sizes[i - 1]}</sub>" for i in range(k, 0, -1))
-    rows = [("forward (right to left)", counts["forward"], f"carries d0 = {sizes[0]} columns"),
-            ("reverse (left to right)", counts["reverse"], f"carries d{k} = {sizes[-1]} rows"),
-            ("best bracketing", counts["best"], html.escape(counts["bracketing"]))]
+    forward_note = (f"carries d₀ = {_plural(sizes[0], 'tangent column')}: "
+                    f"d₀ · Σ<sub>i=2..{k}</sub> d<sub>i</sub>d<sub>i−1</sub>")
+    reverse_note = (f"carries d{_sub(k)} = {_plural(sizes[-1], 'adjoint row')}: "
+                    f"d{_sub(k)} · Σ<sub>i=1..{k - 1}</sub> d<sub>i</sub>d<sub>i−1</sub>")
+    best_note = html.escape(counts["bracketing"])
+    if counts["best"] < min(counts["forward"], counts["reverse"]):
+        best_note += " (<b>neither sweep</b>: a mixed order is cheapest)"
+    rows = [("forward (right to left)", counts["forward"], forward_note),
+            ("reverse (left to right)", counts["reverse"], reverse_note),
+            ("best bracketing", counts["best"], best_note)]
     top = max(max(r[1] for r in rows), 1)
     bars = "".join(
         f"<tr><td>{name}</td><td style='text-align:right'>{value:,}</td><td>"
         f"<div style='background:#4c78a8;height:10px;width:{max(2, 240 * value // top)}px'>"
-        f"</div></td><td style='color:#555'>{note}</td></tr>" for name, value, note in rows)
+        f"</div></td><td style='color:#444'>{note}</td></tr>" for name, value, note in rows)
     timing = ""
     if "jacfwd" in counts:
         faster = "jacfwd" if counts["jacfwd"] < counts["jacrev"] else "jacrev"
         timing = (f"<p>measured on tanh(W{k} ⋯ tanh(W1 x)): jacfwd "
                   f"{counts['jacfwd'] * 1e3:.2f} ms, jacrev {counts['jacrev'] * 1e3:.2f} ms: "
                   f"<b>{faster}</b> is faster here</p>")
-    return (f"<p>J = {chain} (multiply-adds to form the whole Jacobian)</p>"
-            f"<table>{bars}</table>{timing}")
+    return (f"<div style='font-size:14px'><p>J = {chain}: multiply-adds to multiply the given "
+            f"Jacobians, a p×q by q×r product costing p·q·r</p>"
+            f"<table>{bars}</table>{timing}</div>")
 
 
 def _parameter_names(f: Callable[..., Any], n: int) -> list[str]:
@@ -235,6 +263,10 @@ def _parameter_names(f: Callable[..., Any], n: int) -> list[str]:
     except (TypeError, ValueError):
         names = []
     return names + [f"x{i + 1}" for i in range(len(names), n)]
+
+
+def _nonzero(x: Any) -> bool:
+    return x is not None and bool(np.any(np.asarray(x) != 0))
 
 
 def _name(f: Callable[..., Any]) -> str:

@@ -38,7 +38,8 @@ def _free_port() -> int:
 def lab(tmp_path_factory):
     """JupyterLab serving a copy of the explorer notebook; no token, no network lookups."""
     root = tmp_path_factory.mktemp("lab")
-    shutil.copy(ROOT / "notebooks" / "forward_vs_reverse.ipynb", root)
+    for name in ("forward_vs_reverse.ipynb", "computational_graphs.ipynb"):
+        shutil.copy(ROOT / "notebooks" / name, root)
     home = tmp_path_factory.mktemp("home")
     settings = home / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -96,7 +97,12 @@ def test_explorer_notebook_runs_and_steps_in_a_real_browser(lab):
         caption = explorer.locator(".cad-caption")
         graph = explorer.locator(".cad-graph")
         graph.locator("svg").wait_for()
-        assert "step 1/8" in caption.inner_text()
+        explorer.scroll_into_view_if_needed()  # JupyterLab renders only what is in view
+        page.wait_for_function(  # the widgets render one by one: wait for the caption too
+            "el => el.innerText.includes('step 1/8')", arg=caption.element_handle())
+        svg_width = graph.locator("svg").bounding_box()["width"]
+        cell_width = explorer.bounding_box()["width"]
+        assert svg_width <= cell_width, "the picture is wider than the cell"
         assert explorer.locator(".cad-slider .widget-readout").inner_text().strip() == "1"
         before = graph.inner_html()
         explorer.scroll_into_view_if_needed()
@@ -123,4 +129,33 @@ def test_explorer_notebook_runs_and_steps_in_a_real_browser(lab):
         assert "(now 2.8437)" in caption.inner_text()  # the second adjoint of v4 arrives
         assert "v̄₄ = 2.8437" in graph.inner_html()
         page.screenshot(path=str(ARTIFACTS / "explorer-reverse-step13.png"))
+        browser.close()
+
+
+def test_the_graphs_lecture_fits_a_1400_px_window(lab):
+    """Every picture in "computational_graphs" fits its cell, drawn at its own size (so its
+    text stays 11 pt), the larger example included."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.set_default_timeout(90_000)
+        page.goto(f"{lab}/lab/tree/computational_graphs.ipynb")
+        page.wait_for_selector(".jp-Notebook .jp-Cell")
+        page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                               " && window.jupyterapp.shell.currentWidget.sessionContext"
+                               " && window.jupyterapp.shell.currentWidget.sessionContext.session")
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        pictures = page.locator(".jp-RenderedSVG img")  # JupyterLab shows SVG as <img>
+        page.wait_for_function("document.querySelectorAll('.jp-RenderedSVG img').length >= 4")
+        pictures.nth(1).scroll_into_view_if_needed()  # the larger example
+        page.screenshot(path=str(ARTIFACTS / "graphs-larger-example.png"))
+        for i in range(pictures.count()):
+            picture = pictures.nth(i)
+            picture.scroll_into_view_if_needed()
+            box = picture.bounding_box()
+            area = picture.locator("xpath=ancestor::div[contains(@class, 'jp-OutputArea-output')]")
+            assert box["width"] <= area.bounding_box()["width"] + 1, f"picture {i} overflows"
+            natural = picture.evaluate("img => img.naturalWidth")
+            assert box["width"] >= natural - 1, f"picture {i} is shrunk: its text is < 11 pt"
         browser.close()

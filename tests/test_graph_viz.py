@@ -76,7 +76,7 @@ def test_trace_tables_render_html_with_an_active_row():
 
 
 def test_a_students_own_node_class_can_be_traced_and_tabled():
-    class Node:  # the seed notebook's shape: constants become parent nodes
+    class Node:  # the lecture notes' shape: constants become parent nodes
         def __init__(self, value, parents=(), op=""):
             self.value, self.parents, self.op = value, parents, op
 

@@ -31,7 +31,7 @@ def test_error_versus_step_shows_truncation_against_round_off():
     assert 1e-7 <= study.best_step("central") <= 1e-4  # near ∛ε
     errors = study.errors["forward"]
     assert errors[0] > 0.5 and errors[-1] > 1e-3  # too big a step, then round-off
-    assert np.nanmax(study.errors["complex"][16:]) < 1e-15  # h ≤ 1e-8: no round-off at all
+    assert np.nanmax(study.errors["complex"][16:]) < 1e-15  # h ≤ 1e-8: rounding only
     assert "best forward" in repr(study)
 
 

@@ -210,3 +210,66 @@ def test_students_can_subclass_the_engine_as_the_seed_notebook_does():
     assert type(y) is Tagged
     y.backward()
     assert x.grad == 4.0
+
+
+def test_in_place_accumulation_never_changes_an_adjoint_another_node_shares():
+    """b = a + 0 hands b's adjoint to a unchanged, so a's first adjoint *is* b's array: the
+    sweep may add into a buffer it allocated for one node, never into one it shares."""
+    a = ReverseDiff(np.array([1.0, 2.0]))
+    b = a + 0.0
+    f = ad.sum((b + b + b) * 1.0 + a * 2.0 + a)
+    f.backward()
+    np.testing.assert_array_equal(b.grad, [3.0, 3.0])
+    np.testing.assert_array_equal(a.grad, [6.0, 6.0])
+
+
+def test_many_contributions_add_up_and_the_seed_is_left_alone():
+    x = ReverseDiff(np.array([1.0, -1.0]))
+    y = x + x + x + x + x
+    seed = np.array([1.0, 10.0])
+    y.backward(seed)
+    np.testing.assert_array_equal(x.grad, [5.0, 50.0])
+    np.testing.assert_array_equal(seed, [1.0, 10.0])
+    np.testing.assert_array_equal(y.grad, [1.0, 10.0])
+
+
+def test_a_float_adjoint_stays_a_float_next_to_numpy_scalars():
+    x = ReverseDiff(2.0)
+    y = np.float64(3.0) * x  # numpy hands the product to the engine
+    (y * x).backward()
+    assert type(x.grad) is float and x.grad == 12.0
+
+
+def test_parents_and_inputs_of_nodes_with_one_two_and_many_parents():
+    x, y, z = ReverseDiff(1.0), ReverseDiff(2.0), ReverseDiff(3.0)
+    assert (x * y).parents == (x, y) and (x * y).inputs == (x, y)
+    assert (2.0 - x).parents == (x,) and (2.0 - x).inputs == (2.0, x)
+    assert ad.sin(x).parents == (x,) and ad.sin(x).argnums == (0,)
+    stacked = ad.stack([x, y, z])
+    assert stacked.parents == (x, y, z) and stacked.argnums == (0, 1, 2)
+    assert x.parents == () and x.inputs == ()
+
+
+def test_an_operation_of_three_traced_arguments_gets_all_their_values_in_the_sweep():
+    x, y, z = ReverseDiff(2.0), ReverseDiff(3.0), ReverseDiff(5.0)
+    ad.sum(ad.stack([x * 1.0, y, z]) * np.array([1.0, 10.0, 100.0])).backward()
+    assert (x.grad, y.grad, z.grad) == (1.0, 10.0, 100.0)
+    a, b, c = (ReverseDiff(np.full(2, v)) for v in (2.0, 3.0, 5.0))
+    ad.einsum("i,i,i->", a, b, c).backward()
+    np.testing.assert_array_equal(a.grad, [15.0, 15.0])
+    np.testing.assert_array_equal(c.grad, [6.0, 6.0])
+
+
+def test_a_subclass_that_records_in_apply_sees_the_operators_too():
+    seen = []
+
+    class Recorded(ReverseDiff):
+        __slots__ = ()
+
+        def _apply(self, rule, args, params):
+            seen.append(rule.name)
+            return ReverseDiff._apply(self, rule, args, params)
+
+    x = Recorded(2.0)
+    y = ad.sin(x * 3.0 + x)
+    assert seen == ["mul", "add", "sin"] and isinstance(y, Recorded)

@@ -17,7 +17,13 @@ import pytest
 
 from course_ad.grading import sandbox as sandbox_module
 from course_ad.grading.runner import GradingCell, run_pass
-from course_ad.grading.sandbox import FIRST_UID, Limits, Sandbox, SandboxUnavailableError
+from course_ad.grading.sandbox import (
+    FIRST_UID,
+    Limits,
+    Sandbox,
+    SandboxUnavailableError,
+    processes_of,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_sandbox = pytest.mark.skipif(bool(sandbox_module.unavailable_reason()),
@@ -134,20 +140,6 @@ def test_memory_processes_and_files_are_limited():
     assert not run.incidents
 
 
-def _processes_of(uid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                status = Path(f"/proc/{entry}/status").read_text()
-            except OSError:
-                continue
-            if any(line.startswith("Uid:") and int(line.split()[1]) == uid
-                   for line in status.splitlines()):
-                found.append(int(entry))
-    return found
-
-
 @needs_sandbox
 @pytest.mark.skipif(os.geteuid() != 0, reason="a dedicated uid needs root")
 def test_daemons_end_with_the_notebook_and_killing_the_parent_changes_nothing():
@@ -163,7 +155,7 @@ def test_daemons_end_with_the_notebook_and_killing_the_parent_changes_nothing():
     assert printed[0][0] == "detached"
     assert printed[2][0] == "after"
     time.sleep(0.5)
-    assert _processes_of(FIRST_UID + slot) == [], "a daemon outlived its notebook"
+    assert not processes_of(FIRST_UID + slot), "a daemon outlived its notebook"
 
 
 @needs_sandbox

@@ -50,6 +50,18 @@ def compare(how: str, what: str, got: Any, reference: Any, *, rtol: float = 1e-6
     raise ValueError(f"check: unknown comparison {how!r}; use one of {', '.join(HOWS)}")
 
 
+def show_pair(expected: Any, got: Any) -> tuple[str, str]:
+    """Both values as a person reads them, with enough digits to tell them apart."""
+    short = show(expected), show(got)
+    if short[0] != short[1] or not all(isinstance(v, numbers.Real) for v in (expected, got)):
+        return short
+    for digits in (9, 12, 17):
+        long = f"{float(expected):.{digits}g}", f"{float(got):.{digits}g}"
+        if long[0] != long[1]:
+            return long
+    return short
+
+
 def show(x: Any, limit: int = 6) -> str:
     """A value as a person reads it: 0.14112, array of shape (3,) [1 2 3], 'text'."""
     if isinstance(x, Unsendable):
@@ -240,11 +252,13 @@ def _close(what: str, got: Any, reference: Any, rtol: float, atol: float) -> str
     if np.allclose(have, want, rtol=rtol, atol=atol, equal_nan=True):
         return ""
     if want.ndim == 0:
-        return f"{what}: expected {show(reference)}, got {show(got)}"
+        expected, found = show_pair(float(want), float(have))
+        return f"{what}: expected {expected}, got {found}"
     wrong = ~np.isclose(have, want, rtol=rtol, atol=atol, equal_nan=True)
     first = tuple(int(i) for i in np.argwhere(wrong)[0])
+    expected, found = show_pair(float(want[first]), float(have[first]))
     return (f"{what}: {int(wrong.sum())} of {want.size} entries differ; at index {first} "
-            f"expected {show(want[first])}, got {show(have[first])}")
+            f"expected {expected}, got {found}")
 
 
 def _canonical(x: Any) -> Any:

@@ -144,10 +144,8 @@ def record(root: str | Path = ".", only: Iterable[str] | None = None,
     """Run each reference solution sandboxed and store its checks in references/."""
     root, options = Path(root), options or GradingOptions()
     result = CourseResult()
-    try:
-        sandbox = Sandbox(options.limits(), allow_unsandboxed=options.allow_unsandboxed)
-    except SandboxUnavailableError as error:
-        result.problems.append(str(error))
+    sandbox = options.sandbox(result)
+    if sandbox is None:
         return result
     for assignment in only or assignments(root):
         problems = record_references(root, assignment, sandbox)
@@ -171,6 +169,14 @@ class GradingOptions:
     def limits(self) -> Limits:
         return Limits(memory_bytes=int(self.memory_gib * GIB), cell_seconds=self.cell_seconds,
                       factor=self.factor)
+
+    def sandbox(self, result: CourseResult, slot: int = 0) -> Sandbox | None:
+        """The sandbox these options ask for, or None with the reason in ``result``."""
+        try:
+            return Sandbox(self.limits(), slot=slot, allow_unsandboxed=self.allow_unsandboxed)
+        except SandboxUnavailableError as error:
+            result.problems.append(str(error))
+            return None
 
     def nbgrader_flags(self) -> list[str]:
         return [f"--TrustedExecute.cell_seconds={self.cell_seconds}",
@@ -216,10 +222,8 @@ def _autograde(root: Path, only: Iterable[str] | None, options: GradingOptions) 
     if problem:
         result.problems.append(problem)
         return result
-    try:
-        sandbox = Sandbox(options.limits(), allow_unsandboxed=options.allow_unsandboxed)
-    except SandboxUnavailableError as error:
-        result.problems.append(str(error))
+    sandbox = options.sandbox(result)
+    if sandbox is None:
         return result
     result.done.append(f"student code ran in: {sandbox.describe()}")
     submitted = root / "submitted"

@@ -151,17 +151,25 @@ def split_hidden(text: str) -> tuple[str, str]:
 
 def run_notebook(cells: Sequence[GradingCell], sandbox: Sandbox, *,
                  seconds: dict[str, float] | None = None,
-                 passes: Sequence[str] = ("display", "verdict")) -> dict[str, PassRun]:
-    """Both passes over the assembled cells; ``seconds`` are the reference's, per cell id."""
-    return {mode: run_pass(cells, sandbox, mode, seconds or {}) for mode in passes}
+                 passes: Sequence[str] = ("verdict", "display")) -> dict[str, PassRun]:
+    """The passes over the assembled cells; ``seconds`` are the reference's, per cell id.
+
+    A cell the verdict pass had to stop is skipped by the display pass with the same reason,
+    so a loop costs its time limit once, not twice."""
+    runs: dict[str, PassRun] = {}
+    for mode in passes:
+        known = {i: c.stopped for i, c in runs["verdict"].cells.items() if c.stopped} \
+            if "verdict" in runs else {}
+        runs[mode] = run_pass(cells, sandbox, mode, seconds or {}, known)
+    return runs
 
 
 def run_pass(cells: Sequence[GradingCell], sandbox: Sandbox, mode: str,
-             seconds: dict[str, float]) -> PassRun:
+             seconds: dict[str, float], skip: dict[int, str] | None = None) -> PassRun:
     """Run the cells in one sandbox; start afresh past any cell that kills or hangs it."""
     limits = sandbox.limits
     run = PassRun(cells={c.index: CellRun() for c in cells})
-    skip: dict[int, str] = {}
+    skip = dict(skip or {})
     started = time.monotonic()
     while True:
         run.starts += 1

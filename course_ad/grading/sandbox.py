@@ -281,18 +281,21 @@ def _stub_library() -> Path:
     return lib
 
 
-def _own_processes() -> int:
-    """How many processes (threads count too) this user runs now: RLIMIT_NPROC counts them."""
-    uid, count = os.getuid(), 0
+def processes_of(uid: int) -> dict[int, int]:
+    """The processes a uid runs now, with their thread counts (RLIMIT_NPROC counts threads)."""
+    found: dict[int, int] = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                status = Path(f"/proc/{entry}/status").read_text()
-            except OSError:
-                continue
-            for line in status.splitlines():
-                if line.startswith("Uid:") and int(line.split()[1]) == uid:
-                    count += next((int(t.split()[1]) for t in status.splitlines()
-                                   if t.startswith("Threads:")), 1)
-                    break
-    return count
+        if not entry.isdigit():
+            continue
+        try:
+            status = dict(line.split(":", 1) for line in
+                          Path(f"/proc/{entry}/status").read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if int(status.get("Uid", "-1").split()[0]) == uid:
+            found[int(entry)] = int(status.get("Threads", "1").split()[0])
+    return found
+
+
+def _own_processes() -> int:
+    return sum(processes_of(os.getuid()).values())
