@@ -7,7 +7,16 @@ INSTALLED := $(VENV)/.installed-test
 BENCH_INSTALLED := $(VENV)/.installed-bench
 PORT ?= 8888
 
-.PHONY: lab test bench lint format demo release autograde feedback grades student-bundle clean
+# The hub's users run the course from HUB_VENV, built from a Python every account can execute
+# (the developer's interpreter may sit in a private home): see docs/deploy.md.
+HUB_PYTHON ?= /usr/bin/python3
+HUB_VENV := .venv-hub
+HUB_INSTALLED := $(HUB_VENV)/.installed
+PROXY := node_modules/.bin/configurable-http-proxy
+ROSTER ?= roster.csv
+EXCHANGE ?= /srv/nbgrader/exchange
+
+.PHONY: lab test bench hub hub-env lint format demo release autograde feedback grades student-bundle clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "course_ad needs Python 3.11 or newer; set PYTHON=python3.11 (or newer)")'
@@ -31,6 +40,21 @@ lab: $(COURSE)  ## the instructor's JupyterLab on 127.0.0.1; the URL with its to
 
 test: $(INSTALLED)  ## the whole suite
 	$(BIN)/python -m pytest
+
+$(HUB_INSTALLED): pyproject.toml
+	$(HUB_PYTHON) -m venv $(HUB_VENV)
+	$(HUB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(HUB_VENV)/bin/python -m pip install --quiet -e ".[hub]"
+	@touch $@
+
+$(PROXY): package.json
+	npm install --no-audit --no-fund --silent
+	@touch $@
+
+hub-env: $(HUB_INSTALLED) $(PROXY)  ## the users' environment and the proxy (no hub started)
+
+hub: hub-env  ## JupyterHub on 127.0.0.1:8000 for the roster: ROSTER=roster.csv DEMO=1 EXCHANGE=...
+	$(HUB_VENV)/bin/python -m course_ad.hub --roster $(ROSTER) --exchange $(EXCHANGE) $(if $(DEMO),--demo) $(if $(DB),--db $(DB)) $(ARGS)
 
 bench: $(BENCH_INSTALLED)  ## speed against peers measured in the same run
 	$(BIN)/python -m benchmarks
@@ -63,4 +87,4 @@ format: $(INSTALLED)
 	$(BIN)/ruff format course_ad tests benchmarks
 
 clean:
-	rm -rf $(VENV) dist .pytest_cache .hypothesis .ruff_cache *.egg-info
+	rm -rf $(VENV) $(HUB_VENV) node_modules dist .pytest_cache .hypothesis .ruff_cache *.egg-info

@@ -66,6 +66,11 @@ def _package_dir(name: str) -> str | None:
     return _os.path.dirname(spec.origin) if spec and spec.origin else None
 
 
+# A shared gradebook (PostgreSQL) when COURSE_AD_DB_URL names it (`--db`, `make hub`);
+# otherwise nbgrader's gradebook.db in the course.
+if _os.environ.get("COURSE_AD_DB_URL"):
+    c.CourseDirectory.db_url = _os.environ["COURSE_AD_DB_URL"]
+
 # Feedback pages load MathJax from feedback/mathjax/ (copied from the jupyter-server-mathjax
 # package) instead of a CDN: course_ad's template comes first, then nbgrader's feedback one.
 _course_ad, _nbgrader = _package_dir("course_ad"), _package_dir("nbgrader")
@@ -76,3 +81,9 @@ if _course_ad and _nbgrader:
     ]
     c.GenerateFeedback.preprocessors = [*c.GenerateFeedback.preprocessors,
                                         "course_ad.grading.offline.LocalMathJax"]
+
+# ---- On the course's JupyterHub -------------------------------------------------------------
+# `make hub` and the hub's servers set COURSE_AD_HUB_CONFIG to course_ad/hub/config/
+# nbgrader_config.py: the shared exchange and the PostgreSQL gradebook replace the local ones.
+if _os.environ.get("COURSE_AD_HUB_CONFIG"):
+    load_subconfig(_os.environ["COURSE_AD_HUB_CONFIG"])  # noqa: F821 - provided by nbgrader

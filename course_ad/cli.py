@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -42,8 +43,10 @@ def course(args: argparse.Namespace) -> int:
         print(f"{root.resolve()} has no nbgrader_config.py: run this in the course root",
               file=sys.stderr)
         return 2
+    if args.db:  # feedback and grades read the gradebook too
+        os.environ["COURSE_AD_DB_URL"] = args.db
     options = GradingOptions(jobs=args.jobs, cell_seconds=args.cell_seconds,
-                             allow_unsandboxed=args.unsandboxed)
+                             allow_unsandboxed=args.unsandboxed, db_url=args.db)
     only = args.assignments or None
     if step == "autograde":
         result = grading.autograde(root, only=only, options=options)
@@ -116,6 +119,9 @@ def _grading_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--unsandboxed", action="store_true",
                      help="grade without a sandbox where none can be had (student code then "
                           "runs with your rights; the report says so)")
+    sub.add_argument("--db", default="", help="the gradebook's URL, e.g. postgresql+psycopg2:"
+                     "//user:password@127.0.0.1:5433/gradebook (default: nbgrader_config.py's;"
+                     " COURSE_AD_DB_URL also sets it)")
     sub.add_argument("-v", "--verbose", action="store_true", help="show nbgrader's log")
 
 

@@ -33,6 +33,7 @@ __all__ = ["release", "autograde", "feedback", "grades", "CourseResult", "assign
            "GradingOptions", "record", "gradebook_url"]
 
 MANIFEST = "backup/release-manifest.json"  # sha256 of every file the last release wrote
+DB_URL = "COURSE_AD_DB_URL"  # the gradebook's URL, when not the one in nbgrader_config.py
 
 
 @dataclass
@@ -163,6 +164,7 @@ class GradingOptions:
     factor: float = 10.0
     memory_gib: float = 2.0
     allow_unsandboxed: bool = False
+    db_url: str = ""  # the gradebook; "" = nbgrader_config.py's (else gradebook.db)
 
     def limits(self) -> Limits:
         return Limits(memory_bytes=int(self.memory_gib * GIB), cell_seconds=self.cell_seconds,
@@ -192,7 +194,34 @@ def autograde(root: str | Path = ".", only: Iterable[str] | None = None,
     gradebook (one writer, so the gradebook stays consistent). A submission that cannot be
     graded is reported by name with the reason and marked ungraded; the others are graded."""
     root, options = Path(root), options or GradingOptions()
+    with _gradebook(options.db_url):
+        return _autograde(root, only, options)
+
+
+@contextlib.contextmanager
+def _gradebook(url: str):
+    """Every nbgrader run and gradebook read of the block use ``url`` (when given).
+
+    Passed as COURSE_AD_DB_URL, which nbgrader_config.py reads: never on a command line,
+    where every user of the machine could read its password."""
+    before = os.environ.get(DB_URL)
+    if url:
+        os.environ[DB_URL] = url
+    try:
+        yield
+    finally:
+        if url and before is None:
+            os.environ.pop(DB_URL, None)
+        elif url:
+            os.environ[DB_URL] = before
+
+
+def _autograde(root: Path, only: Iterable[str] | None, options: GradingOptions) -> CourseResult:
     result = CourseResult()
+    problem = _unreachable(gradebook_url(root))
+    if problem:
+        result.problems.append(problem)
+        return result
     sandbox = options.sandbox(result)
     if sandbox is None:
         return result
@@ -302,8 +331,29 @@ def _collect(root: Path, assignment: str, statuses: dict[str, dict], result: Cou
                 result.problems.append(f"{student}/{assignment}: the gradebook says {score:g}, "
                                        f"the trusted grader {status['score']:g}")
             result.scores[(student, assignment)] = (score, float(submission.max_score))
+            late = _lateness(submission)
+            if late:
+                result.done.append(f"{student}/{assignment}: {late}")
             for incident in status.get("incidents", []):
                 result.done.append(f"{student}/{assignment}: {incident}")
+
+
+def _lateness(submission) -> str:  # noqa: ANN001 - nbgrader's SubmittedAssignment
+    """'' when on time, else how late and against which deadline."""
+    seconds = float(submission.total_seconds_late or 0)
+    if seconds <= 0:
+        return ""
+    return (f"submitted {seconds:.0f} s after the deadline ({submission.duedate} UTC); "
+            "a penalty only if LateSubmissionPlugin.penalty_method says so")
+
+
+def _unreachable(url: str) -> str:
+    """Why a PostgreSQL gradebook cannot be used now ('' when it answers, or for SQLite)."""
+    if not url.startswith("postgresql"):
+        return ""
+    from ..hub.postgres import reachable
+
+    return reachable(url)
 
 
 def _save_status(root: Path, assignment: str, student: str, status: dict) -> None:
@@ -312,9 +362,12 @@ def _save_status(root: Path, assignment: str, student: str, status: dict) -> Non
 
 
 def gradebook_url(root: Path) -> str:
-    """The gradebook's database URL: nbgrader_config.py's CourseDirectory.db_url, else SQLite."""
+    """The gradebook's database URL: COURSE_AD_DB_URL, else nbgrader_config.py's
+    CourseDirectory.db_url, else SQLite in the course."""
     from traitlets.config.loader import PyFileConfigLoader
 
+    if os.environ.get(DB_URL):
+        return os.environ[DB_URL]
     config_file = Path(root) / "nbgrader_config.py"
     if config_file.exists():
         loader = PyFileConfigLoader(config_file.name, path=str(config_file.parent))
@@ -379,8 +432,9 @@ def grades(root: str | Path = ".", to: str = "grades.csv") -> CourseResult:
                     continue
                 score, top = float(submission.score), float(submission.max_score)
                 result.scores[(student, assignment)] = (score, top)
+                notes = [_lateness(submission), *status.get("incidents", [])]
                 rows.append([assignment, student, f"{score:g}", f"{top:g}", "graded",
-                             "; ".join(status.get("incidents", []))])
+                             "; ".join(note for note in notes if note)])
     with open(root / to, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["assignment", "student_id", "score", "max_score", "status", "notes"])
