@@ -20,7 +20,7 @@ from .runner import GradingCell, UngradableSubmissionError, assemble, read_submi
 from .sandbox import Sandbox
 
 __all__ = ["GradedNotebook", "grade_notebook", "record_references", "references_path",
-           "source_notebook", "CACHE_VERSION"]
+           "source_notebook", "CACHE_VERSION", "UngradableSubmissionError"]
 
 CACHE_VERSION = 1
 
@@ -143,5 +143,3 @@ def _key(submission: Path, source: Path, references: Path, sandbox: Sandbox) -> 
     digest.update(Path(__file__).with_name("worker.py").read_bytes())
     return digest.hexdigest()
 
-
-__all__ += ["UngradableSubmissionError"]
