@@ -52,7 +52,9 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
         inputs, args = _trace_args(args, positions, level, "grad", ReverseDiff)
         result = f(*args, **kwargs)
         out, aux = _split_aux(result, has_aux, "grad")
-        if not _is_leaf(out) or math.prod(shape_of(out)) != 1:
+        if type(out) is ReverseDiff and type(out.value) in _SCALARS:
+            pass  # the usual case: a scalar loss, nothing to check
+        elif not _is_leaf(out) or math.prod(shape_of(out)) != 1:
             returned = (f"a {type(out).__name__}" if not _is_leaf(out) else
                         f"shape {shape_of(out)} (any shape holding a single number, such as "
                         "(1,), would do)")
@@ -63,7 +65,8 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
         traced = _traced_at(out, level, ReverseDiff)
         if traced:
             out.backward()
-        grads = tuple(_gradients(leaves, treedef, traced) for leaves, treedef in inputs)
+        grads = tuple(_grad_of(leaves[0]) if traced and treedef is LEAF
+                      else _gradients(leaves, treedef, traced) for leaves, treedef in inputs)
         value = out.value if traced else out
         if has_aux:  # aux is data to look at: this level's nodes become their values
             aux = tree_map(lambda v: v.value if _traced_at(v, level, ReverseDiff) else v, aux)
@@ -310,6 +313,9 @@ def _weighted_total(seeded: list[tuple[ReverseDiff, Any]], out_def: TreeDef) -> 
         term = ops.sum(leaf * cotangent) if shape_of(cotangent) else leaf * cotangent
         total = term if total is None else total + term
     return total
+
+
+_SCALARS = (float, np.float64, np.float32)
 
 
 def _positions(argnums: Argnums) -> tuple[bool, tuple[int, ...]]:

@@ -286,8 +286,10 @@ def _max(out, x, *, axis, keepdims):
 def _max_vjp(g, out, x, *, axis, keepdims, dst=None):
     """x̄ += v̄ at the arg max (shared equally between ties)"""
     hits = np.equal(x, _restored(out, x, axis, keepdims))
-    ties = np.add.reduce(hits, axis=axis, keepdims=True, dtype=x.dtype)  # float32 stays so
-    share = np.divide(_restored(g, x, axis, keepdims), ties)
+    share = _restored(g, x, axis, keepdims)
+    if np.count_nonzero(hits) != np.size(out):  # ties: each of k maxima gets v̄ / k
+        ties = np.add.reduce(hits, axis=axis, keepdims=True, dtype=x.dtype)  # float32 stays
+        share = np.divide(share, ties)
     return np.multiply(hits, share, out=dst)
 
 

@@ -28,7 +28,7 @@ from .dispatch import (
     zeros,
 )
 from .forward import _show
-from .kernels import IDENTITY, KERNELS, eager_kernel
+from .kernels import IDENTITY, KERNELS, NEGATE, eager_kernel
 from .ops import Operators, unbroadcast
 
 __all__ = ["ReverseDiff", "topological_order"]
@@ -62,7 +62,9 @@ class ReverseDiff(Operators, Traced):
             cls._apply2 = Traced._apply2
 
     def __init__(self, value: Any, *, name: str = "", level: int = 0) -> None:
-        self.value = as_value(value, "ReverseDiff")
+        if type(value) is not np.ndarray or value.dtype.kind != "f":
+            value = as_value(value, "ReverseDiff")
+        self.value = value
         self.grad: Any = None
         self.op = ""
         self.name = name
@@ -183,6 +185,9 @@ class ReverseDiff(Operators, Traced):
                         raise rule.not_differentiable(i, "VJP")
                     if vjp is IDENTITY:
                         c = g
+                    elif vjp is NEGATE and type(g) is np.ndarray and g.shape != shape_of(
+                            parent.value):  # -v̄ summed back: sum the small way, then negate
+                        c = np.negative(unbroadcast(g, shape_of(parent.value)))
                     else:
                         c = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
                 pv = parent.value
@@ -200,6 +205,9 @@ class ReverseDiff(Operators, Traced):
                     c = _fit(c, pv)
                 if previous is None:
                     parent.grad = c
+                    if kernel is not None and type(c) is np.ndarray and c.base is None \
+                            and c is not g:  # a kernel's fresh array: later adds go into it
+                        owned.add(parent)
                 elif type(c) is np.ndarray and parent in owned and c.dtype is previous.dtype:
                     previous += c
                 else:
