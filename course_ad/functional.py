@@ -64,7 +64,7 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
             )
         traced = _traced_at(out, level, ReverseDiff)
         if traced:
-            out.backward()
+            out._sweep(None, create_graph=False, every_node=False)  # only the leaves are read
         grads = tuple(_grad_of(leaves[0]) if traced and treedef is LEAF
                       else _gradients(leaves, treedef, traced) for leaves, treedef in inputs)
         value = out.value if traced else out

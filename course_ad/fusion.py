@@ -1,33 +1,57 @@
-"""Fusion for the tape's reverse sweep: a log-softmax written from primitives, one adjoint.
+"""Fused adjoints for log-softmax and log-sum-exp written from primitives.
 
-A user writes log-softmax as the lectures do, from primitives and stable by its max:
+A user writes them as the lectures do, from primitives and stable by the max:
 
-    m = max(x, axis, keepdims=True);  s = x − m;  e = exp(s);  t = sum(e, axis, keepdims=True)
-    y = s − log(t)
+    m = max(x, axis, keepdims=True);  s = x − m;  e = exp(s);  t = sum(e, axis)
+    log-softmax  y = s − log(t)            (t with keepdims=True)
+    log-sum-exp  y = log(t) + m[..., 0]    (t without keepdims; m's kept axis dropped)
 
-Statement by statement, the reverse sweep pushes y's adjoint back through all six lines: two
-broadcast sums, a division, a product, and the max's arg-max mask, about eleven numpy calls.
-Yet y does not depend on m at all (shift x by any c and y is unchanged), so the adjoint that
-reaches m is zero up to rounding, and the whole block has the one-line adjoint
+Statement by statement, a reverse sweep pushes ȳ back through all of them: broadcast sums, a
+division, a product, and the max's arg-max mask, about a dozen numpy calls. Yet y does not
+depend on m at all (shift x by any c and y is unchanged), so the adjoint reaching m through
+these paths is zero up to rounding, and all paths from y to x together are one line each:
 
-    x̄ += ȳ − softmax(x) Σ ȳ,    softmax(x) = e / t,
+    log-softmax  x̄ += ȳ − (e / t) Σ ȳ          log-sum-exp  x̄ += ȳ (e / t)
 
-four numpy calls reading e and t, which the forward sweep computes anyway. The forward
-sweep is left as recorded; only the reverse sweep sees the fused statement. This is what an
-optimising compiler (XLA for JAX) does with the same code: the user still writes primitives.
+reading e and t, which the forward sweep computed anyway. A sweep that recognises y adds this
+to x̄ and sends nothing into the block; by linearity of the chain rule the other uses of the
+block's values (if the program has any) still send their own adjoints through it. The forward
+sweep is untouched. This is what an optimising compiler (XLA for JAX) does with the same
+code: the user still writes primitives, and the gradient is the same to rounding.
+
+One matcher serves the tape (its statements) and the eager engine (its graph nodes): both
+are given as ``op(v)``, the rule name of a value (None for a constant or an input), and
+``inputs(v)``, the values it was computed from.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .kernels import Kernel
 from .registry import Domain, Rule
 
-__all__ = ["fuse_log_softmax", "LOG_SOFTMAX", "LOG_SOFTMAX_RULE"]
+__all__ = ["Block", "match", "fuse_tape", "log_softmax_vjp", "logsumexp_vjp", "LOG_SOFTMAX",
+           "LOGSUMEXP"]
+
+
+class Block:
+    """The kinds of fused block: which formula its adjoint uses."""
+
+    LOG_SOFTMAX = "log_softmax"
+    LOGSUMEXP = "logsumexp"
+
+
+class Match(NamedTuple):
+    kind: str  # Block.LOG_SOFTMAX or Block.LOGSUMEXP
+    x: Any  # the block's input
+    e: Any  # exp(x − max x), kept by the forward sweep
+    t: Any  # its sum over ``axis``
+    axis: tuple[int, ...]
 
 
 def log_softmax_vjp(g, out, x, e, total, *, axis, dst=None):
@@ -38,79 +62,126 @@ def log_softmax_vjp(g, out, x, e, total, *, axis, dst=None):
     return np.subtract(g, spread, out=spread)
 
 
+def logsumexp_vjp(g, out, x, e, total, *, axis, dst=None):
+    """x̄ += v̄ e / t, v̄ and t given their reduced axes back (softmax times the adjoint)"""
+    kept = tuple(1 if i in axis else n for i, n in enumerate(np.shape(x)))
+    share = np.divide(np.reshape(g, kept), np.reshape(total, kept))
+    return np.multiply(e, share, out=dst)
+
+
+def match(y: Any, op: Callable[[Any], str | None],
+          inputs: Callable[[Any], tuple]) -> Match | None:
+    """The fused block that ends in y, if y ends one (see the module's docstring)."""
+    kind = op(y)
+    if kind not in ("sub", "add"):
+        return None
+    first, second = inputs(y)
+    if kind == "sub":  # y = s − log(t)
+        s, log_t, drop = first, second, None
+    elif op(first) == "log":  # y = log(t) + m[..., 0]
+        log_t, drop, s = first, second, None
+    else:  # y = m[..., 0] + log(t)
+        drop, log_t, s = first, second, None
+    if op(log_t) != "log":
+        return None
+    (t,) = inputs(log_t)[:1]
+    if op(t) != "sum":
+        return None
+    e = inputs(t)[0]
+    if op(e) != "exp":
+        return None
+    shift = inputs(e)[0]
+    if s is not None and shift is not s:
+        return None
+    if op(shift) != "sub":
+        return None
+    x, m = inputs(shift)
+    if op(m) != "max" or inputs(m)[0] is not x or x is None:
+        return None
+    axis = _params(m).get("axis")
+    if axis is None or not _params(m).get("keepdims") or _params(t).get("axis") != axis:
+        return None
+    if s is not None:  # log-softmax: t must keep its axes to broadcast against s
+        return Match(Block.LOG_SOFTMAX, x, e, t, axis) if _params(t).get("keepdims") else None
+    if _params(t).get("keepdims") or not _drops_kept_axes(drop, m, axis, op, inputs):
+        return None
+    return Match(Block.LOGSUMEXP, x, e, t, axis)
+
+
+def _drops_kept_axes(r: Any, m: Any, axis: tuple[int, ...], op: Callable,
+                     inputs: Callable) -> bool:
+    """Is r = m with its kept axes dropped (m[:, 0], m.reshape(n), squeeze)?"""
+    if r is None or inputs(r)[:1] != (m,):
+        return False
+    name = op(r)
+    if name in ("reshape", "squeeze"):
+        return True  # both keep every entry: with m's kept axes of size 1, r is m reduced
+    if name != "getitem":
+        return False
+    index = _params(r).get("index")
+    if type(index) is not tuple:
+        index = (index,)
+    full = slice(None)
+    return all((i == 0 if k in axis else i == full) for k, i in enumerate(index)) and \
+        len(index) >= max(axis) + 1 and all(type(i) in (int, slice) for i in index)
+
+
+def _params(v: Any) -> dict:
+    return v.params
+
+
+# --------------------------------------------------------------------------------------
+# The tape: fused statements for its reverse sweep
+# --------------------------------------------------------------------------------------
+
+
 def _reverse_only(*args: Any, **params: Any) -> Any:  # pragma: no cover - never called
-    raise RuntimeError("the fused log-softmax exists for the reverse sweep only")
+    raise RuntimeError("a fused block exists for the reverse sweep only")
 
 
-LOG_SOFTMAX_RULE = Rule(
-    "log_softmax", _reverse_only, (None, None, None), (log_softmax_vjp, None, None),
-    "log softmax", r"v = x - \log \sum_j e^{x_j}", "",
-    r"\bar x \mathrel{+}= \bar v - \operatorname{softmax}(x) \sum_j \bar v_j",
-    (Domain(),) * 3)
-LOG_SOFTMAX = Kernel(_reverse_only, (log_softmax_vjp, None, None),
-                     (frozenset({1, 2}), frozenset(), frozenset()))
+def _fused_rule(name: str, vjp: Callable, latex: str) -> Rule:
+    return Rule(name, _reverse_only, (None, None, None), (vjp, None, None), name, "", "",
+                latex, (Domain(),) * 3)
 
 
-def fuse_log_softmax(tape: Any) -> list[Any]:
-    """The log-softmax blocks of a tape, each as one statement y = log_softmax(x, e, t).
+LOG_SOFTMAX_RULE = _fused_rule(
+    "log_softmax", log_softmax_vjp,
+    r"\bar x \mathrel{+}= \bar v - \operatorname{softmax}(x) \sum_j \bar v_j")
+LOGSUMEXP_RULE = _fused_rule(
+    "logsumexp", logsumexp_vjp, r"\bar x \mathrel{+}= \bar v \operatorname{softmax}(x)")
+_READS = (frozenset({1, 2}), frozenset(), frozenset())  # the fused VJP reads e and t
+LOG_SOFTMAX = Kernel(_reverse_only, (log_softmax_vjp, None, None), _READS)
+LOGSUMEXP = Kernel(_reverse_only, (logsumexp_vjp, None, None), _READS)
+KERNEL_OF = {Block.LOG_SOFTMAX: LOG_SOFTMAX, Block.LOGSUMEXP: LOGSUMEXP}
+RULE_OF = {Block.LOG_SOFTMAX: LOG_SOFTMAX_RULE, Block.LOGSUMEXP: LOGSUMEXP_RULE}
 
-    A block qualifies when its five inner values (m, s, e, t, log t) are arrays used only
-    inside it, so that no other statement, guard or output needs their adjoints."""
+
+def fuse_tape(tape: Any) -> list[tuple[Any, Kernel]]:
+    """The fused blocks of a tape, each as (statement y = block(x, e, t), its kernel).
+
+    Only array blocks whose inner values no guard reads and that are not the output."""
     statements = tape.statements
-    users: list[list[int]] = [[] for _ in statements]
-    for s in statements:
-        for j in s.refs():
-            users[j].append(s.slot)
-    outside = {a.slot for guard in tape.guards for a in guard.operands if _is_ref(a)}
-    if _is_ref(tape.output):
+
+    def op(v):
+        return None if v is None or v.rule is None else v.rule.name
+
+    def inputs(v):
+        return tuple(statements[a.slot] if hasattr(a, "slot") else None for a in v.args)
+
+    outside = {a.slot for guard in tape.guards for a in guard.operands if hasattr(a, "slot")}
+    if hasattr(tape.output, "slot"):
         outside.add(tape.output.slot)
     fused = []
     for y in statements:
-        block = _match(y, statements)
-        if block is None:
+        found = match(y, op, inputs)
+        if found is None or not (found.x.is_array and found.e.is_array and y.is_array):
             continue
-        m, s, e, t, log_t = block
-        inner_users = {m.slot: [s.slot], e.slot: [t.slot], t.slot: [log_t.slot],
-                       log_t.slot: [y.slot], s.slot: sorted([e.slot, y.slot])}
-        if any(sorted(users[k]) != v for k, v in inner_users.items()):
+        if outside & {found.e.slot, found.t.slot}:
             continue
-        if outside & set(inner_users) or not all(v.is_array for v in block):
-            continue
-        x = s.args[0]
-        fused.append(dataclasses.replace(
-            y, rule=LOG_SOFTMAX_RULE, args=(x, t.args[0], log_t.args[0]),
-            params={"axis": t.params["axis"]},
-            arg_shapes=(statements[x.slot].shape, e.shape, t.shape)))
+        ref = {a.slot: a for s in statements for a in s.args if hasattr(a, "slot")}
+        args = (ref[found.x.slot], ref[found.e.slot], ref[found.t.slot])
+        statement = dataclasses.replace(
+            y, rule=RULE_OF[found.kind], args=args, params={"axis": found.axis},
+            arg_shapes=(found.x.shape, found.e.shape, found.t.shape))
+        fused.append((statement, KERNEL_OF[found.kind]))
     return fused
-
-
-def _match(y: Any, statements: list[Any]) -> tuple | None:
-    """(m, s, e, t, log t) when y = s − log(t), t = Σ e, e = exp(s), s = x − m, m = max x."""
-    if not _op(y, "sub") or not all(_is_ref(a) for a in y.args):
-        return None
-    s, log_t = (statements[a.slot] for a in y.args)
-    if not (_op(log_t, "log") and _is_ref(log_t.args[0])):
-        return None
-    t = statements[log_t.args[0].slot]
-    if not (_op(t, "sum") and t.params.get("keepdims") and _is_ref(t.args[0])):
-        return None
-    e = statements[t.args[0].slot]
-    if not (_op(e, "exp") and _is_ref(e.args[0]) and e.args[0].slot == s.slot):
-        return None
-    if not (_op(s, "sub") and all(_is_ref(a) for a in s.args)):
-        return None
-    m = statements[s.args[1].slot]
-    if not (_op(m, "max") and m.params.get("keepdims") and _is_ref(m.args[0])
-            and m.args[0].slot == s.args[0].slot and m.params.get("axis") == t.params["axis"]
-            and t.params["axis"] is not None):
-        return None
-    return m, s, e, t, log_t
-
-
-def _op(statement: Any, name: str) -> bool:
-    return statement.rule is not None and statement.rule.name == name
-
-
-def _is_ref(value: Any) -> bool:
-    """A reference to another statement's value (constants have no ``slot``)."""
-    return hasattr(value, "slot")

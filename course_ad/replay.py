@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .fusion import LOG_SOFTMAX, fuse_log_softmax
+from .fusion import fuse_tape
 from .graph import _short
 from .kernels import IDENTITY, NEGATE, Kernel, _matmul_b, kernel_for
 from .ops import unbroadcast
@@ -126,11 +126,11 @@ class Program:
             if kernel is not None and s.is_array:  # a scalar result is not worth a buffer
                 self.forward_kernels[s.slot] = kernel
         # The reverse sweep's view of the Wengert list: the same statements, except that a
-        # log-softmax written from primitives becomes one statement with one adjoint.
+        # log-softmax or log-sum-exp written from primitives is one statement with one adjoint.
         self.backward_statements = list(statements)
-        for fused in fuse_log_softmax(tape):
+        for fused, kernel in fuse_tape(tape):
             self.backward_statements[fused.slot] = fused
-            self.kernels[fused.slot] = LOG_SOFTMAX
+            self.kernels[fused.slot] = kernel
         out = tape.output
         self.out_slot = out.slot if isinstance(out, _Ref) else None
         if wrt is not None and self.out_slot is not None and statements[self.out_slot].shape:

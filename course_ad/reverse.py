@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fusion
 from .dispatch import (
     Traced,
     as_value,
@@ -138,6 +139,14 @@ class ReverseDiff(Operators, Traced):
         ``create_graph=True`` the gradients are ``ReverseDiff`` nodes themselves, so they can
         be differentiated again.
         """
+        self._sweep(seed, create_graph, every_node=True)
+
+    def _sweep(self, seed: Any, create_graph: bool, every_node: bool) -> None:
+        """The reverse sweep. ``every_node=False`` is for callers that read the leaves'
+        adjoints only (``grad``, ``value_and_grad``, ``vjp``): a log-softmax or log-sum-exp
+        written from primitives then sends its adjoint straight to its input
+        (``course_ad.fusion``), and nodes the sweep never reaches keep ``grad`` None instead
+        of an array of zeros. ``backward()`` keeps every node's adjoint: pictures show them."""
         seed = _check_seed(self, seed)
         order = topological_order(self, reset_grads=True)
         self.grad = seed
@@ -149,7 +158,8 @@ class ReverseDiff(Operators, Traced):
             g = node.grad
             first = node._first
             if g is None:
-                node.grad = zeros(shape_of(node.value), node.value)
+                if every_node:
+                    node.grad = zeros(shape_of(node.value), node.value)
                 continue
             if first is None:
                 continue
@@ -176,7 +186,13 @@ class ReverseDiff(Operators, Traced):
                     kernel = eager_kernel(node.op, args)
             vjps = rule.vjp if kernel is None else kernel.vjp
             variadic = rule.variadic
-            for parent, i in zip(parents, node._argnums):
+            argnums = node._argnums
+            if not every_node and kernel is not None and node.op in _BLOCK_ENDS and (
+                    second is not None and (first.op == "log" or second.op == "log")):
+                block = _fused_block(node)
+                if block is not None:  # a log-softmax or log-sum-exp: one adjoint, into x
+                    parents, argnums, vjps, args, params = block
+            for parent, i in zip(parents, argnums):
                 if variadic:
                     c = vjps[0](g, out, *args, argnum=i, **params)
                 else:
@@ -327,6 +343,34 @@ def _record(cls: type, rule: Any, value: Any, values: tuple | None, argnums: tup
     node._mark = 0
     node._id = next(_created)
     return node
+
+
+_BLOCK_ENDS = frozenset({"add", "sub"})
+
+
+def _fused_block(y: ReverseDiff) -> tuple | None:
+    """(parents, argnums, VJPs, args, params) that send y's adjoint straight to x when y ends a
+    log-softmax or log-sum-exp written from primitives (see ``course_ad.fusion``)."""
+    found = fusion.match(y, _op_of, _inputs_of)
+    if found is None:
+        return None
+    x, e, t = found.x, found.e, found.t
+    if not (type(x.value) is np.ndarray and type(e.value) is np.ndarray
+            and type(t.value) is np.ndarray):
+        return None
+    vjp = (fusion.log_softmax_vjp if found.kind == fusion.Block.LOG_SOFTMAX
+           else fusion.logsumexp_vjp)
+    return (x,), _FIRST, (vjp,), (x.value, e.value, t.value), {"axis": found.axis}
+
+
+def _op_of(v: Any) -> str | None:
+    return (v.op or None) if isinstance(v, ReverseDiff) else None
+
+
+def _inputs_of(v: Any) -> tuple:
+    if not isinstance(v, ReverseDiff):
+        return ()
+    return v.parents if v._values is None else v.inputs  # all parents: no tuple to rebuild
 
 
 def _fit(c: Any, pv: Any) -> Any:
