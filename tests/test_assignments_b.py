@@ -204,7 +204,13 @@ def test_every_task_is_named_with_its_points_and_time():
             found = re.match(r"### Task (\d+): .+ \((\d+) points?, about (\d+) minutes\)", heading)
             assert found, heading.splitlines()[0]
             assert int(found[1]) == number and int(found[2]) == top[f"test_task{number}"]
-        assert re.search(r"\*\*Expected time:\*\* about \d+ minutes", source(cells[0]))
+        total = re.search(r"\*\*Expected time:\*\* about (\d+) minutes", source(cells[0]))
+        assert total, assignment
+        minutes = [int(re.search(r"about (\d+) minutes", h)[1]) for h in headings]
+        assert sum(minutes) == int(total[1]), (assignment, minutes, total[1])
+        header = " ".join(source(cells[0]).split())
+        assert "How it was measured: a course developer" in header
+        assert "have not yet been timed on students" in header and "estimate" not in header
 
 
 # ----------------------------------------------------------------- 04: reverse mode on tensors
