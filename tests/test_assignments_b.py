@@ -204,7 +204,13 @@ def test_every_task_is_named_with_its_points_and_time():
             found = re.match(r"### Task (\d+): .+ \((\d+) points?, about (\d+) minutes\)", heading)
             assert found, heading.splitlines()[0]
             assert int(found[1]) == number and int(found[2]) == top[f"test_task{number}"]
-        assert re.search(r"\*\*Expected time:\*\* about \d+ minutes", source(cells[0]))
+        total = re.search(r"\*\*Expected time:\*\* about (\d+) minutes", source(cells[0]))
+        assert total, assignment
+        minutes = [int(re.search(r"about (\d+) minutes", h)[1]) for h in headings]
+        assert sum(minutes) == int(total[1]), (assignment, minutes, total[1])
+        header = " ".join(source(cells[0]).split())
+        assert "How it was measured: a course developer" in header
+        assert "have not yet been timed on students" in header and "estimate" not in header
 
 
 # ----------------------------------------------------------------- 04: reverse mode on tensors
@@ -600,6 +606,35 @@ def test_05_engine_semantics_are_tested():
     assert "zero_grad" in text and "PyTorch" in text and "adds" in text
 
 
+def test_05_a_topological_order_that_marks_nodes_when_pushed_loses_task2():
+    """A depth-first order that marks a node when it is pushed, not when it is visited, can
+    sweep a node before one of its children: it passes the visible tests and the fan-out graph,
+    so a hidden test needs a node reached by two paths of different lengths."""
+    pushed_order = TENSOR_KAHN.split("    def backward(self):")[0] + '''
+    def backward(self):
+        order, seen, stack = [], {id(self)}, [(self, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+                continue
+            stack.append((node, True))
+            for parent in node.parents:
+                if id(parent) not in seen:
+                    seen.add(id(parent))
+                    stack.append((parent, False))
+        for node in order:
+            node.grad = np.zeros_like(node.value)
+        self.grad = np.ones_like(self.value)
+        for node in reversed(order):
+            if node.vjp is not None:
+                for parent, adjoint in zip(node.parents, node.vjp(node.grad)):
+                    parent.grad = parent.grad + adjoint
+'''
+    problems = verdicts("05_mlp", run("05_mlp", {"task2": pushed_order}, until="test_task2"))
+    assert "two paths of different lengths" in problems["test_task2"]
+
+
 def test_05_later_tasks_are_graded_on_the_reference_engine():
     """A bug in task 2 costs task 2; the hidden tests of tasks 3 and 4 run on the reference."""
     hidden_part = {t: _answer("05_mlp", f"test_{t}").split("### BEGIN HIDDEN TESTS")[-1]
@@ -743,6 +778,93 @@ def clip_by_norm(g, max_norm):
 def test_06_correct_alternative_answers_score_full():
     result = run("06_cost_of_modes", ALTERNATIVE_06)
     assert {t: p for t, p in verdicts("06_cost_of_modes", result).items() if p} == {}
+
+
+STATE_GRADIENTS_COMPLEX_STEP = '''
+def state_gradients(w, xs):
+    """The complex step: perturb h_t by i·h, run the rest of the recurrence, read .imag / h."""
+    states = [0.0]
+    for x in xs:
+        states.append(np.tanh(w * states[-1] + x))
+    out = []
+    for t in range(len(xs) + 1):
+        h = states[t] + 1e-30j
+        for x in xs[t:]:
+            h = np.tanh(w * h + x)
+        out.append(h.imag / 1e-30)
+    return np.array(out)
+'''
+
+STATE_GRADIENTS_DIFFERENCES = '''
+def state_gradients(w, xs):
+    """Central differences: nudge h_t both ways and run the rest of the recurrence twice."""
+    states = [0.0]
+    for x in xs:
+        states.append(np.tanh(w * states[-1] + x))
+    out = []
+    for t in range(len(xs) + 1):
+        up, down = states[t] + 1e-6, states[t] - 1e-6
+        for x in xs[t:]:
+            up, down = np.tanh(w * up + x), np.tanh(w * down + x)
+        out.append((up - down) / 2e-6)
+    return np.array(out)
+'''
+
+STATE_GRADIENTS_ONE_COMPLEX_PASS = '''
+def state_gradients(w, xs):
+    """One complex-step pass from h_0 gives every dh_t/dh_0; divide dh_T/dh_0 by each."""
+    h, along = 1e-30j, [1.0]
+    for x in xs:
+        h = np.tanh(w * h + x)
+        along.append(h.imag / 1e-30)
+    along = np.array(along)
+    with np.errstate(all="ignore"):
+        return along[-1] / along
+'''
+
+STATE_GRADIENTS_VECTORISED = '''
+def state_gradients(w, xs):
+    """Honest, another way: the factors of one forward pass, multiplied from the end at once."""
+    xs = np.asarray(xs, dtype=float)
+    states = np.zeros(len(xs) + 1)
+    for t in range(1, len(xs) + 1):
+        states[t] = np.tanh(w * states[t - 1] + xs[t - 1])
+    factors = w * (1.0 - states[1:] ** 2)
+    return np.append(np.cumprod(factors[::-1])[::-1], 1.0)
+'''
+
+CLIP_BY_NORM = ALTERNATIVE_06["task5"][ALTERNATIVE_06["task5"].index("def clip_by_norm"):]
+
+
+@pytest.mark.parametrize("answer", [STATE_GRADIENTS_COMPLEX_STEP, STATE_GRADIENTS_DIFFERENCES,
+                                    STATE_GRADIENTS_ONE_COMPLEX_PASS],
+                         ids=["complex step per state", "differences per state",
+                              "one complex pass, divided"])
+def test_06_task5_state_gradients_by_complex_step_or_differences_score_zero(answer):
+    """Issue 11, the complex-step gap: at T = 30 the complex step is exact to rounding, so the
+    hidden tests count the inputs read (a pass per state reads T²/2) and run 20,000 steps."""
+    result = run("06_cost_of_modes", {"task5": answer + CLIP_BY_NORM}, until="test_task5")
+    problems = verdicts("06_cost_of_modes", result)
+    assert problems["test_task5"]
+    assert not any(problem for test, problem in problems.items() if test != "test_task5")
+    assert score("06_cost_of_modes", result) == 20 - points("06_cost_of_modes")["test_task5"]
+
+
+def test_06_task5_the_complex_step_is_caught_by_counting_not_by_accuracy():
+    problems = verdicts("06_cost_of_modes", run(
+        "06_cost_of_modes", {"task5": STATE_GRADIENTS_COMPLEX_STEP + CLIP_BY_NORM},
+        until="test_task5"))
+    assert "inputs x_t read for T = 500" in problems["test_task5"]
+    assert "got 125750" in problems["test_task5"]
+
+
+@pytest.mark.parametrize("answer",
+                         [ALTERNATIVE_06["task5"], STATE_GRADIENTS_VECTORISED + CLIP_BY_NORM],
+                         ids=["suffix products", "cumulative product from the end"])
+def test_06_task5_honest_sweeps_score_full(answer):
+    result = run("06_cost_of_modes", {"task5": answer}, until="test_task5")
+    assert verdicts("06_cost_of_modes", result)["test_task5"] == ""
+    assert score("06_cost_of_modes", result) == 20
 
 
 def test_06_alternative_bracketing_differs_but_passes():
