@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from .fusion import LOG_SOFTMAX, fuse_log_softmax
 from .graph import _short
-from .kernels import IDENTITY, NEGATE, Kernel, kernel_for
+from .kernels import IDENTITY, NEGATE, Kernel, _matmul_b, kernel_for
 from .ops import unbroadcast
 from .plan import Lifetime, MemoryPlan, assign, check
 from .rules import Rule
@@ -124,6 +125,12 @@ class Program:
             self.kernels[s.slot] = kernel = _choose_kernel(s, statements)
             if kernel is not None and s.is_array:  # a scalar result is not worth a buffer
                 self.forward_kernels[s.slot] = kernel
+        # The reverse sweep's view of the Wengert list: the same statements, except that a
+        # log-softmax written from primitives becomes one statement with one adjoint.
+        self.backward_statements = list(statements)
+        for fused in fuse_log_softmax(tape):
+            self.backward_statements[fused.slot] = fused
+            self.kernels[fused.slot] = LOG_SOFTMAX
         out = tape.output
         self.out_slot = out.slot if isinstance(out, _Ref) else None
         if wrt is not None and self.out_slot is not None and statements[self.out_slot].shape:
@@ -136,7 +143,7 @@ class Program:
     # which adjoints exist, and what reads what when
 
     def _analyse(self) -> None:
-        statements, n, m = self.tape.statements, self.n, self.m
+        statements, n, m = self.backward_statements, self.n, self.m
         self.has_adjoint = [False] * n
         self.contributions: list[list[tuple[int, int, int]]] = [[] for _ in range(n)]
         if self.wrt is None or self.out_slot is None:
@@ -227,7 +234,7 @@ class Program:
         return plan
 
     def _plan_adjoints(self, new_storage, read) -> None:
-        statements = self.tape.statements
+        statements = self.backward_statements
         wrt = set(self.wrt)
         for s in reversed(statements[self.m:]):
             k = s.slot
@@ -395,6 +402,9 @@ class Program:
             return f"{name} = {self._call(s.rule.primal, s, name=primal_name)}{comment}"
         if kernel.view:
             return f"{name} = {self._call(kernel.forward, s, 'None')}{comment}"
+        if kernel.ufunc is not None and not s.params:  # the ufunc itself: no wrapper to call
+            arguments = ", ".join(self._arguments(s))
+            return f"np.{kernel.ufunc.__name__}({arguments}, out={name}){comment}"
         return f"{self._call(kernel.forward, s, name)}{comment}"
 
     def _guard_line(self, guard: Guard) -> str:
@@ -412,7 +422,7 @@ class Program:
         return name
 
     def _reverse_lines(self) -> list[str]:
-        statements = self.tape.statements
+        statements = self.backward_statements
         lines = []
         for i in self.wrt:  # the returned gradients: new arrays each call
             spec = self.tape.inputs[i]
@@ -420,7 +430,8 @@ class Program:
                 make = (functools.partial(np.zeros, spec.shape, spec.dtype)
                         if spec.kind == "array" else float)
             elif spec.kind == "array" and i != self.out_slot:
-                make = functools.partial(np.empty, spec.shape, spec.dtype)
+                make = functools.partial(np.empty, spec.shape, spec.dtype,
+                                         order=self._layout(i))
             else:
                 continue
             lines.append(f"{self.adjoint_names[i]} = {self.names.bind('_fresh', make)}()")
@@ -443,12 +454,22 @@ class Program:
                     lines += self._adjoint_lines(s, position, a.slot)
         return lines
 
+    def _layout(self, slot: int) -> str:
+        """"F" for a matrix whose whole adjoint is one matmul's B̄ (a weight gradient): the
+        kernel writes that product fastest column-major; "C" for every other buffer."""
+        contributions = self.contributions[slot]
+        if len(contributions) != 1 or len(self.tape.inputs[slot].shape) != 2:
+            return "C"
+        k, position, _ = contributions[0]
+        kernel = self.kernels[k]
+        return "F" if kernel is not None and kernel.vjp[position] is _matmul_b else "C"
+
     def _adjoint_lines(self, s: Statement, position: int, p: int) -> list[str]:
         """v̄ₚ += v̄ₖ ∂vₖ/∂vₚ for one argument of statement k, into v̄ₚ's buffer."""
         k = s.slot
         g, out = self.adjoint_names[k], self.primal_names[k]
         target_name = self.adjoint_names[p]
-        target = self.tape.statements[p]
+        target = self.backward_statements[p]
         comment = f"  # {target_name} += {g} ∂{out}/∂{self.primal_names[p]}"
         if (k, position) in self.handover:
             return [f"# {target_name} += {g} ∂{out}/∂{self.primal_names[p]}: {target_name} "
@@ -456,7 +477,10 @@ class Program:
         first = self.contributions[p][0][:2] == (k, position)
         pooled = target.is_array
         kernel = self.kernels[k]
-        if kernel is None or not (pooled or s.is_array):  # scalars: the rule's arithmetic
+        if not pooled and kernel is not None and kernel.vjp[position] in (IDENTITY, NEGATE):
+            contribution = g if kernel.vjp[position] is IDENTITY else f"-{g}"  # ±v̄, inline
+            shape = None
+        elif kernel is None or not (pooled or s.is_array):  # scalars: the rule's arithmetic
             if s.rule.variadic:
                 contribution = self._call(s.rule.vjp[0], s, g, out, extra=f"argnum={position}")
             else:

@@ -28,6 +28,7 @@ from .dispatch import (
     zeros,
 )
 from .forward import _show
+from .kernels import IDENTITY, KERNELS, eager_kernel
 from .ops import Operators, unbroadcast
 
 __all__ = ["ReverseDiff", "topological_order"]
@@ -163,8 +164,15 @@ class ReverseDiff(Operators, Traced):
                         args = tuple(p.value for p in parents)
                     else:
                         args = (first.value,) if second is None else (first.value, second.value)
-            # Rule.cotangent, inlined: this loop runs once per edge of every sweep
-            vjps = rule.vjp
+            # Rule.cotangent, inlined: this loop runs once per edge of every sweep. On plain
+            # numpy values a first-order sweep uses the tape's kernels, the same VJPs in
+            # fewer numpy calls; everything else (floats, nested levels) the rule's own.
+            kernel = None
+            if not create_graph and type(out) in _NUMPY and not isinstance(g, Traced):
+                kernel = KERNELS.get(node.op)
+                if kernel is not None and kernel.takes is not None:
+                    kernel = eager_kernel(node.op, args)
+            vjps = rule.vjp if kernel is None else kernel.vjp
             variadic = rule.variadic
             for parent, i in zip(parents, node._argnums):
                 if variadic:
@@ -173,7 +181,10 @@ class ReverseDiff(Operators, Traced):
                     vjp = vjps[i]
                     if vjp is None:
                         raise rule.not_differentiable(i, "VJP")
-                    c = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
+                    if vjp is IDENTITY:
+                        c = g
+                    else:
+                        c = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
                 pv = parent.value
                 previous = parent.grad
                 if type(c) is float and type(pv) is float:  # a scalar graph: nothing to fit
@@ -181,7 +192,10 @@ class ReverseDiff(Operators, Traced):
                     continue
                 if type(c) is np.ndarray and type(pv) is np.ndarray:
                     if c.shape != pv.shape:
-                        c = unbroadcast(c, pv.shape)
+                        if c.shape[1:] == pv.shape:  # a bias added to every row
+                            c = np.add.reduce(c, 0)
+                        else:
+                            c = unbroadcast(c, pv.shape)
                 else:
                     c = _fit(c, pv)
                 if previous is None:
@@ -282,6 +296,7 @@ class ReverseDiff(Operators, Traced):
         return node
 
 
+_NUMPY = frozenset({np.ndarray, np.float64, np.float32, np.float16})  # values kernels take
 _NO_PARAMS: dict = {}  # shared by every operation without parameters; never written to
 _FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)
 _SHARED = {(0,): _FIRST, (1,): _SECOND, (0, 1): _BOTH}
@@ -351,7 +366,10 @@ def topological_order(output: ReverseDiff, reset_grads: bool = False) -> list[Re
 def _check_seed(output: ReverseDiff, seed: Any) -> Any:
     """The output's adjoint: 1 for a single number (of any shape, such as (1,) or (1, 1),
     in the output's precision), else the given seed, checked against the output's shape."""
-    shape = shape_of(output.value)
+    value = output.value
+    if seed is None and (type(value) is float or type(value) is np.float64):
+        return 1.0  # the usual case: a float64 scalar loss
+    shape = shape_of(value)
     if seed is None:
         if shape != () and math.prod(shape) != 1:
             raise ValueError(

@@ -317,7 +317,8 @@ class Tape:
         bound = []
         for i, (value, spec) in enumerate(zip(args, self.inputs)):
             if (type(value) is np.ndarray and value.shape == spec.shape
-                    and value.dtype == spec.dtype and spec.kind != "scalar"):
+                    and (value.dtype is spec.dtype or value.dtype == spec.dtype)
+                    and spec.kind != "scalar"):
                 bound.append(value)
                 continue
             if spec.kind == "scalar":
