@@ -112,6 +112,38 @@ def gradient(tape, x):
     return values[tape.output], bar[: tape.n_inputs].copy()
 '''
 
+# Task 3 another way: adjoints accumulated with += from zero, math's sin instead of numpy's, and
+# the value once more from the given lecture_f (so np.sin evaluates one number, not none).
+ALTERNATIVE_TASK3 = '''
+import math
+
+
+def lecture_adjoint(x1, x2, y_bar=1.0):
+    # forward sweep, then the adjoints accumulated with +=, starting from zero
+    y = lecture_f(x1, x2)  # the value, once more, from the given function
+    v_m1, v0 = x1, x2
+    v1 = v_m1 / v0
+    v2 = math.sin(v1)
+    v3 = math.exp(v0)
+    v4 = v1 - v3
+    v5 = v2 + v4
+    v6 = v5 * v4
+    b = dict.fromkeys(["v-1", "v0", "v1", "v2", "v3", "v4", "v5"], 0.0)
+    b["v6"] = y_bar
+    b["v5"] += b["v6"] * v4
+    b["v4"] += b["v6"] * v5
+    b["v2"] += b["v5"]
+    b["v4"] += b["v5"]
+    b["v1"] += b["v4"]
+    b["v3"] -= b["v4"]
+    b["v0"] += b["v3"] * math.exp(v0)
+    b["v1"] += b["v2"] * math.cos(v1)
+    b["v-1"] += b["v1"] / v0
+    b["v0"] -= b["v1"] * v1 / v0
+    assert abs(y - v6) <= 1e-12 * abs(v6)
+    return v6, b
+'''
+
 # Another way to write the checkpoint scheme: a checkpoint stays in its list while its segment
 # is recomputed (and is counted once), and stored_states simulates no sweep.
 ALTERNATIVE_TASK4 = '''
@@ -201,6 +233,75 @@ def gradient(tape, x):
     return float(replay(tape, [float(v) for v in x])[tape.output]), np.array(grad)
 '''
 
+# The complex step on the inputs themselves: the numbers the test passes refuse it.
+COMPLEX_STEP_TASK3 = '''
+def lecture_adjoint(x1, x2, y_bar=1.0):
+    h = 1e-30
+    v1, v3 = x1 / x2, np.exp(x2)
+    v4 = v1 - v3
+    v5 = np.sin(v1) + v4
+    bar5, bar4 = y_bar * v4, y_bar * (v5 + v4)
+    adjoints = {"v6": y_bar, "v5": bar5, "v4": bar4, "v3": -bar4, "v2": bar5,
+                "v1": bar4 + bar5 * np.cos(v1),
+                "v0": y_bar * lecture_f(x1, x2 + 1j * h).imag / h,
+                "v-1": y_bar * lecture_f(x1 + 1j * h, x2).imag / h}
+    return v5 * v4, adjoints
+'''
+
+# The complex step on copies made with complex(): numpy's sin refuses them.
+COMPLEX_COPIES_TASK3 = '''
+def lecture_adjoint(x1, x2, y_bar=1.0):
+    h = 1e-30
+
+    def slope(f, args, i):  # the complex step: f(a + ih) = f(a) + ih f'(a) + O(h²)
+        z = [complex(a) for a in args]
+        z[i] += 1j * h
+        return f(*z).imag / h
+
+    v1, v3 = x1 / x2, np.exp(x2)
+    v4 = v1 - v3
+    v2, v5 = np.sin(v1), np.sin(v1) + v4
+    adjoints = {
+        "v6": y_bar,
+        "v5": y_bar * slope(lambda a, b: a * b, [v5, v4], 0),
+        "v4": y_bar * slope(lambda a, b: (a + b) * b, [v2, v4], 1),
+        "v3": y_bar * slope(lambda a, b, c: (a + b - c) * (b - c), [v2, v1, v3], 2),
+        "v2": y_bar * slope(lambda a, b: (a + b) * b, [v2, v4], 0),
+        "v1": y_bar * slope(lambda a, c: (np.sin(a) + a - c) * (a - c), [v1, v3], 0),
+        "v0": y_bar * slope(lecture_f, [x1, x2], 1),
+        "v-1": y_bar * slope(lecture_f, [x1, x2], 0),
+    }
+    return v5 * v4, adjoints
+'''
+
+# Difference quotients in extended precision: right to 12 digits, but they evaluate sin at many
+# points, where the trace evaluates it once.
+DIFFERENCE_TASK3 = '''
+def lecture_adjoint(x1, x2, y_bar=1.0):
+    def slope(f, args, i):  # a five-point difference quotient in extended precision
+        def at(t):
+            moved = [np.longdouble(a) for a in args]
+            moved[i] = moved[i] + t
+            return f(*moved)
+        h = np.longdouble(1e-4) * max(1.0, abs(float(args[i])))
+        return float((at(-2 * h) - 8 * at(-h) + 8 * at(h) - at(2 * h)) / (12 * h))
+
+    v1, v3 = x1 / x2, np.exp(x2)
+    v4 = v1 - v3
+    v2, v5 = np.sin(v1), np.sin(v1) + v4
+    adjoints = {
+        "v6": y_bar,
+        "v5": y_bar * v4,
+        "v4": y_bar * (v5 + v4),
+        "v3": -y_bar * (v5 + v4),
+        "v2": y_bar * v4,
+        "v1": y_bar * slope(lambda a, c: (np.sin(a) + a - c) * (a - c), [v1, v3], 0),
+        "v0": y_bar * slope(lecture_f, [x1, x2], 1),
+        "v-1": y_bar * slope(lecture_f, [x1, x2], 0),
+    }
+    return lecture_f(x1, x2), adjoints
+'''
+
 CENTRAL_DIFFERENCE_TASK4 = '''
 def chain_checkpointed(x0, n, k, step=step, step_vjp=step_vjp):
     def run(x):
@@ -256,10 +357,17 @@ def test_headings_points_and_header():
     assert re.search(r"\*\*Expected time:\*\* about \d+ minutes", header)
     top = points(A7)
     assert sum(top.values()) == 20 and len(top) == 6
-    headings = [re.match(r"### Task (\d) \((\d) points?, about (\d+) minutes\)", source(c))
+    headings = [re.match(r"### Task (\d): (.+) \((\d) points?, about (\d+) minutes\)", source(c))
                 for c in cells if c["cell_type"] == "markdown" and "### Task" in source(c)]
     assert [int(h[1]) for h in headings] == [1, 2, 3, 4, 5, 6]
-    assert [int(h[2]) for h in headings] == [top[f"test_task{i}"] for i in range(1, 7)]
+    assert [int(h[3]) for h in headings] == [top[f"test_task{i}"] for i in range(1, 7)]
+    # the table at the top names each task with the same points and minutes as its heading
+    for number, name, task_points, minutes in (h.groups() for h in headings):
+        assert f"| {number}. {name} | {task_points} | {minutes} |" in header
+    # the total is the tasks' minutes plus a few for the introduction, and says how it was found
+    total = int(re.search(r"\*\*Expected time:\*\* about (\d+) minutes", header)[1])
+    assert 0 <= total - sum(int(h[4]) for h in headings) <= 10
+    assert "How this was measured" in header and "estimate" not in header
 
 
 def test_reference_scores_full_and_release_scores_zero():
@@ -271,8 +379,8 @@ def test_reference_scores_full_and_release_scores_zero():
 
 def test_alternative_correct_answers_score_full():
     result = run(A7, {"task1": ALTERNATIVE_TASK1, "task2": ALTERNATIVE_TASK2,
-                      "task4": ALTERNATIVE_TASK4, "task5": ALTERNATIVE_TASK5,
-                      "task6": ALTERNATIVE_TASK6})
+                      "task3": ALTERNATIVE_TASK3, "task4": ALTERNATIVE_TASK4,
+                      "task5": ALTERNATIVE_TASK5, "task6": ALTERNATIVE_TASK6})
     assert verdicts(A7, result) == {f"test_task{i}": "" for i in range(1, 7)}
     assert score(A7, result) == 20
 
@@ -280,6 +388,9 @@ def test_alternative_correct_answers_score_full():
 @pytest.mark.parametrize("task, code, message", [
     ("task2", CENTRAL_DIFFERENCE_TASK2, "d sin(x*x)/dx at 1.2"),
     ("task2", COMPLEX_STEP_TASK2, "|x0 - x1| exp(x0)"),
+    ("task3", COMPLEX_STEP_TASK3, "np.add met a complex number"),
+    ("task3", COMPLEX_COPIES_TASK3, "np.sin met a complex number"),
+    ("task3", DIFFERENCE_TASK3, "numbers np.sin evaluated in one call of lecture_adjoint"),
     ("task4", CENTRAL_DIFFERENCE_TASK4, "x̄0 for n = 12, k = 4"),
     ("task6", TANGENT_AFTER_UPDATE_TASK6, "(v̇, ẇ) after one step"),
     ("task6", ONE_TANGENT_LATE_TASK6, "(v̇, ẇ) after one step"),
@@ -310,3 +421,21 @@ def test_printed_numbers():
     after, truth = (float(re.search(rf"{label}: v = 0\.587181, dv/dv0 = ([\d.]+)", wrong)[1])
                     for label in ("tangent after the update", "the truth"))
     assert (after, truth) == (0.256847, 0.166695)
+
+
+def test_generated_adjoint_shown_is_what_course_ad_generates():
+    """The excerpt of generated code in the text after task 3 is the engine's, line for line."""
+    from course_ad.tape import tape
+
+    namespace: dict = {"np": __import__("numpy")}
+    exec(answer("given_tape"), namespace)
+    generated = tape(namespace["lecture_f"], 1.5, 0.5).source(argnums=(0, 1))
+    text = next(source(c) for c in load(A7) if source(c).startswith("For comparison, `course_ad`"))
+    shown = text.split("```python\n")[1].split("```")[0].strip().splitlines()
+    assert len(shown) == 6
+    lines = [line.strip() for line in generated.splitlines()]
+    stale = [line for line in shown if line not in lines]
+    assert not stale, (f"the text after task 3 shows lines the engine no longer generates: "
+                       f"{stale}; copy the first six adjoint lines of "
+                       f"tape(lecture_f, 1.5, 0.5).source(argnums=(0, 1)) into it")
+    assert lines.index(shown[0]) + 5 == lines.index(shown[-1])  # the first six, in order
