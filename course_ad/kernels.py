@@ -51,6 +51,11 @@ class Kernel:
     accepts: Callable[..., bool] | None = None  # (arg shapes, params) -> usable here?
     takes: Callable[..., bool] | None = None  # the same question for plain argument values
     ufunc: np.ufunc | None = None  # forward is exactly ``ufunc(*args, out=out)``: called as such
+    # The same as source templates, for a replay that writes numpy calls out instead of
+    # calling the functions above: {0}, {1} are the arguments, {out} the output buffer, {g}
+    # the cotangent, {v} the output value, {dst} the adjoint buffer, {axis} etc. the params.
+    code: str | None = None
+    vjp_code: tuple[str | None, ...] = ()
     add_into: tuple[Callable[..., Any] | None, ...] = ()  # per input: adds x̄ into ``target``
 
 
@@ -404,14 +409,20 @@ KERNELS: dict[str, Kernel] = {
     "exp": Kernel(_exp, (_exp_vjp,), (_reads("out"),), elementwise=True, ufunc=np.exp),
     "log": Kernel(_log, (_log_vjp,), (_reads(0),), elementwise=True, ufunc=np.log),
     "tanh": Kernel(_tanh, (_tanh_vjp,), (_reads("out"),), elementwise=True, ufunc=np.tanh),
-    "relu": Kernel(_relu, (_relu_vjp,), (_reads("out"),), elementwise=True),
+    "relu": Kernel(_relu, (_relu_vjp,), (_reads("out"),), elementwise=True,
+                   code="np.maximum({0}, 0.0, out={out})",
+                   vjp_code=("np.greater({v}, 0.0, out={dst}); "
+                             "np.multiply({dst}, {g}, out={dst})",)),
     "matmul": Kernel(_matmul, (_matmul_a, _matmul_b), (_reads(1), _reads(0)),
-                     accepts=_matrices, takes=_two_matrices, ufunc=np.matmul),
-    "sum": Kernel(_sum, (_sum_vjp,), (_reads(),), accepts=_axis_reduction, takes=_an_array),
+                     accepts=_matrices, takes=_two_matrices, ufunc=np.matmul,
+                     vjp_code=("np.matmul({g}, {1}.T, out={dst})", None)),
+    "sum": Kernel(_sum, (_sum_vjp,), (_reads(),), accepts=_axis_reduction, takes=_an_array,
+                  code="np.add.reduce({0}, axis={axis}, keepdims={keepdims}, out={out})"),
     "mean": Kernel(_mean, (_mean_vjp,), (_reads(),), accepts=_axis_reduction,
                    takes=_an_array),
     "max": Kernel(_max, (_max_vjp,), (_reads(0, "out"),), accepts=_axis_reduction,
                   takes=_an_array,
+                  code="np.maximum.reduce({0}, axis={axis}, keepdims={keepdims}, out={out})",
                   add_into=(_max_vjp_add,)),
     "reshape": Kernel(_reshape, (_reshape_vjp,), (_reads(),), view=True),
     "transpose": Kernel(_transpose, (_transpose_vjp,), (_reads(),), view=True),

@@ -389,6 +389,11 @@ class Program:
         parts += [p for p in (keywords, extra) if p]
         return f"{self.names.function(function, name)}({', '.join(parts)})"
 
+    def _written(self, template: str, s: Statement, **names: str) -> str:
+        """A kernel's numpy call written out from its template, for statement s."""
+        params = {key: self.names.constant(value) for key, value in s.params.items()}
+        return template.format(*self._arguments(s), **params, **names)
+
     def _forward_line(self, s: Statement) -> str:
         name, kernel = self.primal_names[s.slot], self.forward_kernels[s.slot]
         comment = f"  # {s.name} = {self.tape.expression(s)}"
@@ -405,6 +410,8 @@ class Program:
         if kernel.ufunc is not None and not s.params:  # the ufunc itself: no wrapper to call
             arguments = ", ".join(self._arguments(s))
             return f"np.{kernel.ufunc.__name__}({arguments}, out={name}){comment}"
+        if kernel.code is not None and not s.dynamic:  # the numpy call written out
+            return self._written(kernel.code, s, out=name) + comment
         return f"{self._call(kernel.forward, s, name)}{comment}"
 
     def _guard_line(self, guard: Guard) -> str:
@@ -497,6 +504,9 @@ class Program:
         pshape = target.shape
         if shape == pshape:
             if first:
+                code = kernel.vjp_code[position] if kernel.vjp_code else None
+                if code is not None and not s.dynamic:
+                    return [self._written(code, s, g=g, v=out, dst=target_name) + comment]
                 return [self._call(kernel.vjp[position], s, g, out, extra=f"dst={target_name}")
                         + comment]
             add_into = kernel.add_into[position] if kernel.add_into else None
