@@ -215,6 +215,18 @@ def test_tasks_are_named_with_points_and_minutes_and_add_up_to_20(assignment):
 
 
 @pytest.mark.parametrize("assignment", MINE)
+def test_expected_times_are_measured_and_add_up(assignment):
+    """Issue 11, item 22: the times come from working through the release, and say how;
+    the tasks' minutes add up to the total."""
+    header = notebook(assignment).cells[0].source
+    assert "estimate from working through it" not in header
+    total = re.search(r"\*\*Expected time:\*\* about (\d+) minutes\. Measured: ", header)
+    assert total and "our assumption, not a measurement" in header
+    minutes = [int(m) for m in re.findall(r"^\| \d\. .* \| \d \| (\d+) \|$", header, flags=re.M)]
+    assert sum(minutes) == int(total.group(1))
+
+
+@pytest.mark.parametrize("assignment", MINE)
 def test_students_see_no_internal_jargon(assignment):
     """Issue 11, item 11: students have lecture notes, not seeds."""
     text = (ROOT / "release" / assignment / f"{assignment}.ipynb").read_text()
@@ -248,6 +260,35 @@ def numerical_gradient(f, x, h=1e-6):
     assert failed(results) == ["test_task3"]
     assert "evaluations of f for a gradient in 5 variables: expected 6, got 10" in results[
         "test_task3"]
+
+
+def test_01_task_1_asks_to_derive_the_central_difference_not_to_copy_it():
+    """Issue 11, item 22: no task transcribes a formula shown just above it."""
+    cells = notebook("01_numerical_symbolic").cells
+    above = "\n".join(c.source for c in cells[:5] if c.cell_type == "markdown")
+    assert "{2h}" not in above and "\\log_{10}" not in above
+    assert "derive it on paper" in above
+    visible = next(c.source for c in cells if grade_id(c) == "test_task1").split(HIDDEN)[0]
+    assert "np.sin(0.999)" not in visible and "np.cos(1.0)" in visible
+
+
+def test_01_quotients_over_the_step_actually_taken_earn_full_marks():
+    """(x + h) - x is the step a computer really takes; dividing by it is a correct (and
+    sometimes better) quotient, so the tests must not tell it from dividing by h."""
+    alternative = """
+def forward_difference(f, x, h=1e-6):
+    return (f(x + h) - f(x)) / ((x + h) - x)
+
+
+def central_difference(f, x, h=1e-6):
+    return (f(x + h) - f(x - h)) / ((x + h) - (x - h))
+
+
+def observed_order(quotient, f, dfdx, x, h):
+    errors = [abs(quotient(f, x, step) - dfdx(x)) for step in (h, h / 10)]
+    return np.log(errors[0] / errors[1]) / np.log(10)
+"""
+    assert failed(grade("01_numerical_symbolic", replace={"task1": alternative})) == []
 
 
 def test_01_total_cancellation_is_taught_with_the_notes_example():
@@ -392,6 +433,136 @@ def gradient_by_forward_passes(f, x):
     results = grade("02_forward_mode", replace={"task5": complex_step})
     assert failed(results) == ["test_task5"]
     assert "TypeError" in results["test_task5"]  # relu and |x| compare values: not complex
+
+
+RULES_BY_COMPLEX_STEP = """
+def _slope(phi, u):
+    return np.imag(phi(u + 1e-20j)) / 1e-20
+
+
+def exp_rule(u, du):
+    return np.exp(u), _slope(np.exp, u) * du
+
+
+def log_rule(u, du):
+    return np.log(u), _slope(np.log, u) * du
+
+
+def sin_rule(u, du):
+    return np.sin(u), _slope(np.sin, u) * du
+
+
+def recip_rule(u, du):
+    return 1 / u, _slope(lambda t: 1 / t, u) * du
+
+
+def sqrt_rule(u, du):
+    return np.sqrt(u), _slope(np.sqrt, u) * du
+
+
+TANGENT_RULES = {"exp": exp_rule, "log": log_rule, "sin": sin_rule, "recip": recip_rule,
+                 "sqrt": sqrt_rule}
+"""
+
+# A sixth-order central difference in extended precision: right to 14 digits and more at
+# the points of the old tests, which compared with exact derivatives to 12 digits only.
+RULES_BY_DIFFERENCES = RULES_BY_COMPLEX_STEP.replace(
+    "    return np.imag(phi(u + 1e-20j)) / 1e-20\n",
+    "    x = u.astype(np.longdouble) if isinstance(u, np.ndarray) else np.longdouble(u)\n"
+    "    h = 1e-3 * abs(x)\n"
+    "    weights = [(1, 3 / 4), (2, -3 / 20), (3, 1 / 60)]\n"
+    "    slope = sum(w * (phi(x + k * h) - phi(x - k * h)) for k, w in weights) / h\n"
+    "    return slope.astype(float) if isinstance(slope, np.ndarray) else float(slope)\n")
+
+POWER_BY_COMPLEX_STEP = """
+def pow_rule(u, du, w, dw):
+    h = 1e-20
+    return u**w, np.imag((u + 1j * h * du) ** (w + 1j * h * dw)) / h
+"""
+
+POWER_BY_DIFFERENCES = """
+def pow_rule(u, du, w, dw):
+    def slope(phi, t, h=1e-2):
+        weights = [(1, 3 / 4), (2, -3 / 20), (3, 1 / 60)]
+        return sum(c * (phi(t + k * h) - phi(t - k * h)) for k, c in weights) / h
+
+    tangent = slope(lambda b: b**w, u) * du
+    if np.any(dw != 0):
+        tangent = tangent + slope(lambda e: u**e, w) * dw
+    return u**w, tangent
+"""
+
+
+@pytest.mark.parametrize(("task", "answer", "message"), [
+    ("task2", RULES_BY_COMPLEX_STEP, "np.add was given complex numbers"),
+    ("task2", RULES_BY_DIFFERENCES, "arguments of np.exp other than u"),
+    ("task3", POWER_BY_COMPLEX_STEP, "np.multiply was given complex numbers"),
+    ("task3", POWER_BY_DIFFERENCES, "bases of ** and arguments of log other than u"),
+], ids=["rules-complex-step", "rules-differences", "pow-complex-step", "pow-differences"])
+def test_02_the_complex_step_and_differences_earn_nothing_for_the_tangent_rules(
+        task, answer, message):
+    """Both approximate to 14 digits and more; the rules' tests give them numbers that refuse
+    complex arithmetic and note where exp, log, sin, sqrt and ** are evaluated."""
+    results = grade("02_forward_mode", replace={task: answer})
+    assert failed(results) == [f"test_{task}"]
+    assert message in results[f"test_{task}"]
+
+
+HONEST_RULES = """
+def exp_rule(u, du):
+    return np.exp(u), np.exp(u) * du
+
+
+def log_rule(u, du):
+    return np.log(u), du * (1 / u)
+
+
+def sin_rule(u, du):
+    return np.sin(u), du * np.cos(u)
+
+
+def recip_rule(u, du):
+    return np.reciprocal(u), -du / u**2
+
+
+def sqrt_rule(u, du):
+    v = u**0.5
+    tangent = 0.5 * du
+    tangent /= v
+    return v, tangent
+
+
+TANGENT_RULES = {"exp": exp_rule, "log": log_rule, "sin": sin_rule, "recip": recip_rule,
+                 "sqrt": sqrt_rule}
+"""
+
+HONEST_POWERS = ["""
+def pow_rule(u, du, w, dw):
+    v = np.power(u, w)
+    tangent = du * w * np.power(u, w - 1)
+    if dw != 0:
+        tangent += np.log(u) * v * dw
+    return v, tangent
+""", """
+import math
+
+
+def pow_rule(u, du, w, dw):
+    v = u**w
+    if dw == 0:
+        return v, w * u ** (w - 1) * du
+    return v, v * (w * du / u + math.log(u) * dw)
+"""]
+
+
+@pytest.mark.parametrize(("task", "answer"), [("task2", HONEST_RULES),
+                                              ("task3", HONEST_POWERS[0]),
+                                              ("task3", HONEST_POWERS[1])],
+                         ids=["rules", "pow-in-place", "pow-through-log"])
+def test_02_honest_alternative_rules_earn_full_marks(task, answer):
+    """exp twice, np.reciprocal, a power of u, in-place updates, math.log, `if dw != 0` on
+    numbers: all forward mode, all full marks."""
+    assert failed(grade("02_forward_mode", replace={task: answer})) == []
 
 
 def test_02_a_slip_in_the_rules_is_named_where_the_trace_uses_them():
