@@ -788,3 +788,6 @@ def test_the_trusted_path_agrees_an_alternative_full_a_complex_step_loses_its_ta
     graded = grade_notebook(ROOT, "02_forward_mode",
                             submission("02_forward_mode", tmp_path, task5=complex_step), box)
     assert (graded.score, graded.max_score) == (17, 20), graded.summary()
+    graded = grade_notebook(ROOT, "02_forward_mode", submission(
+        "02_forward_mode", tmp_path, task2=RULES_BY_COMPLEX_STEP, task3=POWER_BY_DIFFERENCES), box)
+    assert (graded.score, graded.max_score) == (13, 20), graded.summary()
