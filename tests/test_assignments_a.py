@@ -657,6 +657,13 @@ def test_03_backward_is_tested_apart_from_var_and_the_order():
     assert "class Plain" in hidden and "topological_order = reference_order" in hidden
 
 
+def test_03_chain_gradient_may_return_the_output_node_or_its_value():
+    """The task's y3 is a node in the student's code: returning it is as right as its value."""
+    edits = [("return y.value, np.array([weight.grad for weight in weights])",
+              "return y, np.array([weight.grad for weight in weights])")]
+    assert failed(grade("03_reverse_mode", edits={"task6": edits})) == []
+
+
 def test_03_chain_gradient_by_differences_or_the_complex_step_fails():
     """Issue 8, item 3: the chain's gradient must come from a reverse sweep."""
     finite = """
