@@ -604,6 +604,18 @@ def test_03_rsub_written_as_negation_plus_other_earns_full_marks():
     assert failed(grade("03_reverse_mode", edits={"task3": edits})) == []
 
 
+def test_03_division_built_as_a_product_with_a_reciprocal_earns_full_marks():
+    """Issue 11, item 12: a / b as a * (1 / b) is a correct Var; the tests check derivatives,
+    not that a / b is one node with div_vjp."""
+    edits = [("    def __truediv__(self, other):\n"
+              "        return self._binary(other, \"div\", div_vjp)",
+              "    def __truediv__(self, other):\n        return self * (1.0 / Var.lift(other))"),
+             ("    def __rtruediv__(self, other):\n        return Var.lift(other) / self",
+              "    def __rtruediv__(self, other):\n        other = Var.lift(other)\n"
+              "        return Var(other.value / self.value, (other, self), \"/\", div_vjp)")]
+    assert failed(grade("03_reverse_mode", edits={"task3": edits})) == []
+
+
 def test_03_a_sign_error_in_div_vjp_is_charged_once():
     """Issue 11, item 13: Var is tested with reference VJPs in its hidden test."""
     wrong = [("return g / y, -g * x / (y * y)", "return g / y, g * x / (y * y)")]
