@@ -215,6 +215,18 @@ def test_tasks_are_named_with_points_and_minutes_and_add_up_to_20(assignment):
 
 
 @pytest.mark.parametrize("assignment", MINE)
+def test_expected_times_are_measured_and_add_up(assignment):
+    """Issue 11, item 22: the times come from working through the release, and say how;
+    the tasks' minutes add up to the total."""
+    header = notebook(assignment).cells[0].source
+    assert "estimate from working through it" not in header
+    total = re.search(r"\*\*Expected time:\*\* about (\d+) minutes\. Measured: ", header)
+    assert total and "our assumption, not a measurement" in header
+    minutes = [int(m) for m in re.findall(r"^\| \d\. .* \| \d \| (\d+) \|$", header, flags=re.M)]
+    assert sum(minutes) == int(total.group(1))
+
+
+@pytest.mark.parametrize("assignment", MINE)
 def test_students_see_no_internal_jargon(assignment):
     """Issue 11, item 11: students have lecture notes, not seeds."""
     text = (ROOT / "release" / assignment / f"{assignment}.ipynb").read_text()
@@ -248,6 +260,35 @@ def numerical_gradient(f, x, h=1e-6):
     assert failed(results) == ["test_task3"]
     assert "evaluations of f for a gradient in 5 variables: expected 6, got 10" in results[
         "test_task3"]
+
+
+def test_01_task_1_asks_to_derive_the_central_difference_not_to_copy_it():
+    """Issue 11, item 22: no task transcribes a formula shown just above it."""
+    cells = notebook("01_numerical_symbolic").cells
+    above = "\n".join(c.source for c in cells[:5] if c.cell_type == "markdown")
+    assert "{2h}" not in above and "\\log_{10}" not in above
+    assert "derive it on paper" in above
+    visible = next(c.source for c in cells if grade_id(c) == "test_task1").split(HIDDEN)[0]
+    assert "np.sin(0.999)" not in visible and "np.cos(1.0)" in visible
+
+
+def test_01_quotients_over_the_step_actually_taken_earn_full_marks():
+    """(x + h) - x is the step a computer really takes; dividing by it is a correct (and
+    sometimes better) quotient, so the tests must not tell it from dividing by h."""
+    alternative = """
+def forward_difference(f, x, h=1e-6):
+    return (f(x + h) - f(x)) / ((x + h) - x)
+
+
+def central_difference(f, x, h=1e-6):
+    return (f(x + h) - f(x - h)) / ((x + h) - (x - h))
+
+
+def observed_order(quotient, f, dfdx, x, h):
+    errors = [abs(quotient(f, x, step) - dfdx(x)) for step in (h, h / 10)]
+    return np.log(errors[0] / errors[1]) / np.log(10)
+"""
+    assert failed(grade("01_numerical_symbolic", replace={"task1": alternative})) == []
 
 
 def test_01_total_cancellation_is_taught_with_the_notes_example():
@@ -394,6 +435,136 @@ def gradient_by_forward_passes(f, x):
     assert "TypeError" in results["test_task5"]  # relu and |x| compare values: not complex
 
 
+RULES_BY_COMPLEX_STEP = """
+def _slope(phi, u):
+    return np.imag(phi(u + 1e-20j)) / 1e-20
+
+
+def exp_rule(u, du):
+    return np.exp(u), _slope(np.exp, u) * du
+
+
+def log_rule(u, du):
+    return np.log(u), _slope(np.log, u) * du
+
+
+def sin_rule(u, du):
+    return np.sin(u), _slope(np.sin, u) * du
+
+
+def recip_rule(u, du):
+    return 1 / u, _slope(lambda t: 1 / t, u) * du
+
+
+def sqrt_rule(u, du):
+    return np.sqrt(u), _slope(np.sqrt, u) * du
+
+
+TANGENT_RULES = {"exp": exp_rule, "log": log_rule, "sin": sin_rule, "recip": recip_rule,
+                 "sqrt": sqrt_rule}
+"""
+
+# A sixth-order central difference in extended precision: right to 14 digits and more at
+# the points of the old tests, which compared with exact derivatives to 12 digits only.
+RULES_BY_DIFFERENCES = RULES_BY_COMPLEX_STEP.replace(
+    "    return np.imag(phi(u + 1e-20j)) / 1e-20\n",
+    "    x = u.astype(np.longdouble) if isinstance(u, np.ndarray) else np.longdouble(u)\n"
+    "    h = 1e-3 * abs(x)\n"
+    "    weights = [(1, 3 / 4), (2, -3 / 20), (3, 1 / 60)]\n"
+    "    slope = sum(w * (phi(x + k * h) - phi(x - k * h)) for k, w in weights) / h\n"
+    "    return slope.astype(float) if isinstance(slope, np.ndarray) else float(slope)\n")
+
+POWER_BY_COMPLEX_STEP = """
+def pow_rule(u, du, w, dw):
+    h = 1e-20
+    return u**w, np.imag((u + 1j * h * du) ** (w + 1j * h * dw)) / h
+"""
+
+POWER_BY_DIFFERENCES = """
+def pow_rule(u, du, w, dw):
+    def slope(phi, t, h=1e-2):
+        weights = [(1, 3 / 4), (2, -3 / 20), (3, 1 / 60)]
+        return sum(c * (phi(t + k * h) - phi(t - k * h)) for k, c in weights) / h
+
+    tangent = slope(lambda b: b**w, u) * du
+    if np.any(dw != 0):
+        tangent = tangent + slope(lambda e: u**e, w) * dw
+    return u**w, tangent
+"""
+
+
+@pytest.mark.parametrize(("task", "answer", "message"), [
+    ("task2", RULES_BY_COMPLEX_STEP, "np.add was given complex numbers"),
+    ("task2", RULES_BY_DIFFERENCES, "arguments of np.exp other than u"),
+    ("task3", POWER_BY_COMPLEX_STEP, "np.multiply was given complex numbers"),
+    ("task3", POWER_BY_DIFFERENCES, "bases of ** and arguments of log other than u"),
+], ids=["rules-complex-step", "rules-differences", "pow-complex-step", "pow-differences"])
+def test_02_the_complex_step_and_differences_earn_nothing_for_the_tangent_rules(
+        task, answer, message):
+    """Both approximate to 14 digits and more; the rules' tests give them numbers that refuse
+    complex arithmetic and note where exp, log, sin, sqrt and ** are evaluated."""
+    results = grade("02_forward_mode", replace={task: answer})
+    assert failed(results) == [f"test_{task}"]
+    assert message in results[f"test_{task}"]
+
+
+HONEST_RULES = """
+def exp_rule(u, du):
+    return np.exp(u), np.exp(u) * du
+
+
+def log_rule(u, du):
+    return np.log(u), du * (1 / u)
+
+
+def sin_rule(u, du):
+    return np.sin(u), du * np.cos(u)
+
+
+def recip_rule(u, du):
+    return np.reciprocal(u), -du / u**2
+
+
+def sqrt_rule(u, du):
+    v = u**0.5
+    tangent = 0.5 * du
+    tangent /= v
+    return v, tangent
+
+
+TANGENT_RULES = {"exp": exp_rule, "log": log_rule, "sin": sin_rule, "recip": recip_rule,
+                 "sqrt": sqrt_rule}
+"""
+
+HONEST_POWERS = ["""
+def pow_rule(u, du, w, dw):
+    v = np.power(u, w)
+    tangent = du * w * np.power(u, w - 1)
+    if dw != 0:
+        tangent += np.log(u) * v * dw
+    return v, tangent
+""", """
+import math
+
+
+def pow_rule(u, du, w, dw):
+    v = u**w
+    if dw == 0:
+        return v, w * u ** (w - 1) * du
+    return v, v * (w * du / u + math.log(u) * dw)
+"""]
+
+
+@pytest.mark.parametrize(("task", "answer"), [("task2", HONEST_RULES),
+                                              ("task3", HONEST_POWERS[0]),
+                                              ("task3", HONEST_POWERS[1])],
+                         ids=["rules", "pow-in-place", "pow-through-log"])
+def test_02_honest_alternative_rules_earn_full_marks(task, answer):
+    """exp twice, np.reciprocal, a power of u, in-place updates, math.log, `if dw != 0` on
+    numbers: all forward mode, all full marks."""
+    assert failed(grade("02_forward_mode", replace={task: answer})) == []
+
+
 def test_02_a_slip_in_the_rules_is_named_where_the_trace_uses_them():
     """Issue 11, item 13: the hidden test runs the trace with reference rules; the visible
     test uses the student's and names them as the likely culprit."""
@@ -430,6 +601,18 @@ def test_03_rsub_written_as_negation_plus_other_earns_full_marks():
     edits = [(VAR_RSUB[0], "    def __rsub__(self, other):\n        return (-self) + other"),
              ("    def __neg__(self):\n        return Var(0.0) - self",
               "    def __neg__(self):\n        return self * -1.0")]
+    assert failed(grade("03_reverse_mode", edits={"task3": edits})) == []
+
+
+def test_03_division_built_as_a_product_with_a_reciprocal_earns_full_marks():
+    """Issue 11, item 12: a / b as a * (1 / b) is a correct Var; the tests check derivatives,
+    not that a / b is one node with div_vjp."""
+    edits = [("    def __truediv__(self, other):\n"
+              "        return self._binary(other, \"div\", div_vjp)",
+              "    def __truediv__(self, other):\n        return self * (1.0 / Var.lift(other))"),
+             ("    def __rtruediv__(self, other):\n        return Var.lift(other) / self",
+              "    def __rtruediv__(self, other):\n        other = Var.lift(other)\n"
+              "        return Var(other.value / self.value, (other, self), \"/\", div_vjp)")]
     assert failed(grade("03_reverse_mode", edits={"task3": edits})) == []
 
 
@@ -484,6 +667,13 @@ def test_03_backward_is_tested_apart_from_var_and_the_order():
                   if grade_id(c) == "test_task5")
     hidden = source.split("### BEGIN HIDDEN TESTS")[1]
     assert "class Plain" in hidden and "topological_order = reference_order" in hidden
+
+
+def test_03_chain_gradient_may_return_the_output_node_or_its_value():
+    """The task's y3 is a node in the student's code: returning it is as right as its value."""
+    edits = [("return y.value, np.array([weight.grad for weight in weights])",
+              "return y, np.array([weight.grad for weight in weights])")]
+    assert failed(grade("03_reverse_mode", edits={"task6": edits})) == []
 
 
 def test_03_chain_gradient_by_differences_or_the_complex_step_fails():
@@ -617,3 +807,6 @@ def test_the_trusted_path_agrees_an_alternative_full_a_complex_step_loses_its_ta
     graded = grade_notebook(ROOT, "02_forward_mode",
                             submission("02_forward_mode", tmp_path, task5=complex_step), box)
     assert (graded.score, graded.max_score) == (17, 20), graded.summary()
+    graded = grade_notebook(ROOT, "02_forward_mode", submission(
+        "02_forward_mode", tmp_path, task2=RULES_BY_COMPLEX_STEP, task3=POWER_BY_DIFFERENCES), box)
+    assert (graded.score, graded.max_score) == (13, 20), graded.summary()
