@@ -1,5 +1,6 @@
 """Command line: ``python -m course_ad demo`` trains an MLP on the digits in a terminal;
-``release``, ``autograde``, ``feedback`` and ``grades`` run the course's nbgrader pipeline."""
+``release``, ``autograde``, ``feedback`` and ``grades`` run the course's nbgrader pipeline;
+``workload`` counts what an assignment asks and prints its expected time."""
 
 from __future__ import annotations
 
@@ -84,6 +85,27 @@ def try_notebook(args: argparse.Namespace) -> int:
     return 0
 
 
+def workload(args: argparse.Namespace) -> int:
+    """Print each assignment's workload table and header paragraph (``--write``: put them in)."""
+    from . import workload as counted
+
+    for assignment in args.assignments:
+        path = args.root / "source" / assignment / f"{assignment}.ipynb"
+        if not path.exists():
+            print(f"{path} does not exist: name an assignment folder of source/",
+                  file=sys.stderr)
+            return 2
+        try:
+            measured = counted.refresh(path) if args.write else counted.measure(path)
+        except ValueError as error:
+            print(f"cannot count {assignment}: {error}", file=sys.stderr)
+            return 2
+        print(f"{assignment}\n\n{measured.table()}\n\n{counted.header_paragraph(measured)}\n")
+        if args.write:
+            print(f"written into {path}: run `python -m course_ad release` to update release/")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_ad", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -102,11 +124,19 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_argument("assignment")
     sub.add_argument("notebook", type=Path)
     _grading_options(sub)
+    sub = commands.add_parser("workload", help="words to read and answer lines to write, "
+                              "in minutes: the table and the header's expected time")
+    sub.add_argument("assignments", nargs="+", help="e.g. 07_how_ad_is_built")
+    sub.add_argument("--root", type=Path, default=Path("."), help="the course root")
+    sub.add_argument("--write", action="store_true",
+                     help="rewrite the source notebook's header paragraph and task headings")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.epochs, args.plot)
     if args.command == "try":
         return try_notebook(args)
+    if args.command == "workload":
+        return workload(args)
     return course(args)
 
 
