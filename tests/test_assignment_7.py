@@ -351,23 +351,16 @@ def two_variable_loop_tangent(v, v_dot, w, w_dot, n):
 
 
 def test_headings_points_and_header():
+    """The points and the expected time of every heading: tests/test_workload.py."""
     cells = load(A7)
     header = source(cells[0])
     assert "**Goals.**" in header and "**Points:** 20" in header
-    assert re.search(r"\*\*Expected time:\*\* about \d+ minutes", header)
     top = points(A7)
     assert sum(top.values()) == 20 and len(top) == 6
     headings = [re.match(r"### Task (\d): (.+) \((\d) points?, about (\d+) minutes\)", source(c))
                 for c in cells if c["cell_type"] == "markdown" and "### Task" in source(c)]
     assert [int(h[1]) for h in headings] == [1, 2, 3, 4, 5, 6]
     assert [int(h[3]) for h in headings] == [top[f"test_task{i}"] for i in range(1, 7)]
-    # the table at the top names each task with the same points and minutes as its heading
-    for number, name, task_points, minutes in (h.groups() for h in headings):
-        assert f"| {number}. {name} | {task_points} | {minutes} |" in header
-    # the total is the tasks' minutes plus a few for the introduction, and says how it was found
-    total = int(re.search(r"\*\*Expected time:\*\* about (\d+) minutes", header)[1])
-    assert 0 <= total - sum(int(h[4]) for h in headings) <= 10
-    assert "How this was measured" in header and "estimate" not in header
 
 
 def test_reference_scores_full_and_release_scores_zero():

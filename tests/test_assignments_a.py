@@ -199,34 +199,6 @@ def test_tests_state_facts_with_check_not_assert(assignment):
 
 
 @pytest.mark.parametrize("assignment", MINE)
-def test_tasks_are_named_with_points_and_minutes_and_add_up_to_20(assignment):
-    """Issue 11, item 22: each task is named with its points and its expected time."""
-    cells = notebook(assignment).cells
-    headings = [re.search(r"### Task (\d) \((\d) points?, about (\d+) minutes\)", c.source)
-                for c in cells if c.cell_type == "markdown" and "### Task" in c.source]
-    assert all(headings) and [int(h.group(1)) for h in headings] == [1, 2, 3, 4, 5, 6]
-    points = [c.metadata["nbgrader"]["points"] for c in cells
-              if c.metadata.get("nbgrader", {}).get("grade")]
-    assert [int(h.group(2)) for h in headings] == points and sum(points) == 20
-    header = cells[0].source
-    rows = re.findall(r"^\| (\d)\. .* \| (\d) \| (\d+) \|$", header, flags=re.M)
-    assert [(int(p), int(m)) for _, p, m in rows] == [(int(h.group(2)), int(h.group(3)))
-                                                     for h in headings]
-
-
-@pytest.mark.parametrize("assignment", MINE)
-def test_expected_times_are_measured_and_add_up(assignment):
-    """Issue 11, item 22: the times come from working through the release, and say how;
-    the tasks' minutes add up to the total."""
-    header = notebook(assignment).cells[0].source
-    assert "estimate from working through it" not in header
-    total = re.search(r"\*\*Expected time:\*\* about (\d+) minutes\. Measured: ", header)
-    assert total and "our assumption, not a measurement" in header
-    minutes = [int(m) for m in re.findall(r"^\| \d\. .* \| \d \| (\d+) \|$", header, flags=re.M)]
-    assert sum(minutes) == int(total.group(1))
-
-
-@pytest.mark.parametrize("assignment", MINE)
 def test_students_see_no_internal_jargon(assignment):
     """Issue 11, item 11: students have lecture notes, not seeds."""
     text = (ROOT / "release" / assignment / f"{assignment}.ipynb").read_text()
