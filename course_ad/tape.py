@@ -382,9 +382,11 @@ class Tape:
 
     def __repr__(self) -> str:
         name = getattr(self.function, "__name__", "f")
-        lines = [f"Tape of {name}: {len(self.inputs)} inputs, "
-                 f"{len(self.statements) - len(self.inputs)} statements, "
-                 f"{len(self.guards)} guards"]
+        counts = [(len(self.inputs), "input"),
+                  (len(self.statements) - len(self.inputs), "statement"),
+                  (len(self.guards), "guard")]
+        lines = [f"Tape of {name}: " + ", ".join(f"{n} {word}{'' if n == 1 else 's'}"
+                                                 for n, word in counts)]
         rows = self.rows()
         width = max(len(r["name"]) for r in rows)
         expr_width = min(48, max(len(r["expression"]) for r in rows))
@@ -425,14 +427,28 @@ class Tape:
         return self._program(arrays).plan
 
 
-def _input_specs(f: Callable, example_args: Sequence[Any]) -> list[_InputSpec]:
+def _input_names(f: Callable, count: int) -> list[str]:
+    """The inputs' names in the trace: the parameters' names, and for ``*args`` its name
+    numbered from 0 (``xs0``, ``xs1``); ``x0``, ``x1``, ... where the signature says nothing."""
     try:
-        names = list(inspect.signature(f).parameters)
+        parameters = list(inspect.signature(f).parameters.values())
     except (TypeError, ValueError):
-        names = []
+        parameters = []
+    names = []
+    for p in parameters:
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            names += [f"{p.name}{k}" for k in range(count - len(names))]
+            break
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+    return [names[i] if i < len(names) else f"x{i}" for i in range(count)]
+
+
+def _input_specs(f: Callable, example_args: Sequence[Any]) -> list[_InputSpec]:
+    names = _input_names(f, len(example_args))
     specs = []
     for i, value in enumerate(example_args):
-        name = names[i] if i < len(names) and not names[i].startswith("*") else f"x{i}"
+        name = names[i]
         if isinstance(value, Traced):
             raise TapeError(f"tape: argument {i} ({name}) is already traced; record a tape on "
                             "plain values (a tape cannot be nested in grad, jvp, ...)")

@@ -358,3 +358,17 @@ def test_a_log_sum_exp_from_primitives_has_one_fused_adjoint(rng):
     expected = ad.jacfwd(nll)(W, X, y)
     np.testing.assert_allclose(t.grad(W, X, y), expected, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ad.grad(nll)(W, X, y), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_inputs_are_named_by_the_signature_and_varargs_are_numbered():
+    def f(*xs):
+        return ad.sin(xs[0] / xs[1]) * xs[0]
+
+    t = ad.tape(f, 1.5, 0.5)
+    assert [spec.name for spec in t.inputs] == ["xs0", "xs1"]
+    assert "def replay(xs0, xs1):" in t.source()
+    assert "v₁ = xs0 / xs1" in repr(t)
+    assert repr(t).startswith("Tape of f: 2 inputs, 3 statements, 0 guards")
+    t = ad.tape(lambda a, *rest: a * rest[0], 1.0, 2.0)
+    assert [spec.name for spec in t.inputs] == ["a", "rest0"]
+    assert repr(t).startswith("Tape of <lambda>: 2 inputs, 1 statement, 0 guards")
