@@ -1,5 +1,6 @@
 """The tape: one recording, many replays, buffers planned by liveness, guards on branches."""
 
+import re
 import sys
 
 import numpy as np
@@ -367,7 +368,7 @@ def test_inputs_are_named_by_the_signature_and_varargs_are_numbered():
     t = ad.tape(f, 1.5, 0.5)
     assert [spec.name for spec in t.inputs] == ["xs0", "xs1"]
     assert "def replay(xs0, xs1):" in t.source()
-    assert "v₁ = xs0 / xs1" in repr(t)
+    assert re.search(r"v₁ += xs0 / xs1", repr(t))
     assert repr(t).startswith("Tape of f: 2 inputs, 3 statements, 0 guards")
     t = ad.tape(lambda a, *rest: a * rest[0], 1.0, 2.0)
     assert [spec.name for spec in t.inputs] == ["a", "rest0"]
