@@ -79,7 +79,10 @@ if _course_ad and _nbgrader:
         _os.path.join(_course_ad, "grading", "templates"),
         _os.path.join(_nbgrader, "server_extensions", "formgrader", "templates"),
     ]
+    # Maths in markdown becomes MathML, which renders without a script (JupyterLab's viewer
+    # of an untrusted page); MathJax, served from the feedback folder, is the fallback.
     c.GenerateFeedback.preprocessors = [*c.GenerateFeedback.preprocessors,
+                                        "course_ad.grading.mathml.MathMLMarkdown",
                                         "course_ad.grading.offline.LocalMathJax"]
 
 # ---- On the course's JupyterHub -------------------------------------------------------------

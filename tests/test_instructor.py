@@ -347,7 +347,7 @@ def test_feedback_typesets_its_maths_with_the_network_cut(feedback_page):
                                    "&& MathJax.Hub.queue.pending === 0 "
                                    "&& document.querySelectorAll('.MathJax, .MathJax_Display')"
                                    ".length >= 2", timeout=120_000)
-            typeset = page.evaluate("document.querySelectorAll('script[type^=\"math/tex\"]')"
+            typeset = page.evaluate("document.querySelectorAll('script[type^=\"math/\"]')"
                                     ".length")
             text = page.inner_text("body")
             ARTIFACTS.mkdir(exist_ok=True)
@@ -357,6 +357,49 @@ def test_feedback_typesets_its_maths_with_the_network_cut(feedback_page):
     assert typeset >= 2  # $x^2$ and the display formula became MathJax
     assert "Math Processing Error" not in text and "$x^2$" not in text
     assert not [url for url in requests if not url.startswith("file:")], requests
+
+
+@needs_sandbox
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_feedback_maths_reads_right_with_scripts_off(feedback_page):
+    """JupyterLab shows an untrusted page without running its scripts: the maths is MathML,
+    which the browser lays out itself (a fraction is taller than a line of text)."""
+    html = feedback_page.read_text()
+    assert html.count("<math") == 2 and "$x^2$" not in html
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(java_script_enabled=False)
+            page.goto(feedback_page.as_uri())
+            heights = page.evaluate("[...document.querySelectorAll('math')]"
+                                    ".map(m => m.getBoundingClientRect().height)")
+            fraction = page.evaluate("document.querySelectorAll('math mfrac').length")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "feedback-mathml-no-scripts.png"))
+        finally:
+            browser.close()
+    assert len(heights) == 2 and all(h > 0 for h in heights)
+    assert fraction == 1 and heights[1] > 1.5 * heights[0]  # d/dx as a built-up fraction
+
+
+def test_tex_in_markdown_becomes_mathml_but_code_and_dollars_stay():
+    from course_ad.grading.mathml import tex_to_mathml
+
+    text = tex_to_mathml("Cost $d_0 \\sum_i d_i$ and $$\\frac{a}{b}$$ but `$x$` and \\$5.")
+    assert text.count("<math") == 2 and 'display="block"' in text
+    assert "`$x$`" in text and "\\$5" in text
+    fenced = "```python\nprice = '$3 and $4'\n```"
+    assert tex_to_mathml(fenced) == fenced
+    assert tex_to_mathml("costs $3 and $4 today") == "costs $3 and $4 today"
+    assert tex_to_mathml("broken $\\frac{a}{$ here") == "broken $\\frac{a}{$ here"
+    # the lectures' += is one symbol, and a function name is followed by a thin space
+    assert "<mtext>+=</mtext>" in tex_to_mathml("$\\bar x \\mathrel{+}= \\bar v$")
+    assert '<mi>ln</mi><mspace width="0.167em">' in tex_to_mathml("$\\ln x_1$")
+    assert "<mspace" not in tex_to_mathml("$\\sin(x)$")
+    wrapped = tex_to_mathml("the errors $e = |f(x) -\ng(x)|$ at")  # a line break inside
+    assert wrapped.count("<math") == 1 and "$" not in wrapped
 
 
 # ---- make lab on a fresh course -----------------------------------------------------------
