@@ -373,3 +373,21 @@ def test_inputs_are_named_by_the_signature_and_varargs_are_numbered():
     t = ad.tape(lambda a, *rest: a * rest[0], 1.0, 2.0)
     assert [spec.name for spec in t.inputs] == ["a", "rest0"]
     assert repr(t).startswith("Tape of <lambda>: 2 inputs, 1 statement, 0 guards")
+
+
+def test_a_log_sum_exp_plus_another_value_is_not_fused_and_still_right(rng):
+    """Only m[:, 0] of the block's own max completes a log-sum-exp: anything else added to
+    log Σ exp is left to the statement-by-statement sweep (and compared by identity)."""
+    def almost(W, X):
+        logits = X @ W
+        m = ad.max(logits, axis=1, keepdims=True)
+        other = 2.0 * ad.max(logits, axis=1, keepdims=True)
+        lse = ad.log(ad.sum(ad.exp(logits - m), axis=1)) + other[:, 0]
+        return ad.sum(lse * lse)
+
+    W, X = rng.standard_normal((3, 4)), rng.standard_normal((5, 3))
+    expected = ad.jacfwd(almost)(W, X)
+    np.testing.assert_allclose(ad.grad(almost)(W, X), expected, rtol=1e-12, atol=1e-12)
+    t = ad.tape(almost, W, X)
+    assert "_logsumexp_vjp" not in t.source(argnums=0)
+    np.testing.assert_allclose(t.grad(W, X), expected, rtol=1e-12, atol=1e-12)
