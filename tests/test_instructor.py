@@ -7,6 +7,7 @@ installed with what `make test` installed).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -322,6 +323,23 @@ def test_pipeline_feedback_reports_a_page_that_needs_the_network(tmp_path):
     assert offline.missing_local_scripts(page) == ["local/missing.js"]
 
 
+@contextlib.contextmanager
+def _feedback_in_chromium(playwright_api, page_path: Path, route=None, scripts: bool = True):
+    """A feedback page opened from disk in Debian's chromium (every request through ``route``)."""
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
+            "--allow-file-access-from-files", "--disable-background-networking"])
+        try:
+            page = browser.new_page(java_script_enabled=scripts)
+            if route is not None:
+                page.route("**/*", route)
+            page.goto(page_path.as_uri())
+            yield page
+        finally:
+            browser.close()
+
+
 @needs_sandbox
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_feedback_typesets_its_maths_with_the_network_cut(feedback_page):
@@ -335,25 +353,16 @@ def test_feedback_typesets_its_maths_with_the_network_cut(feedback_page):
         else:
             route.abort()
 
-    with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
-            "--allow-file-access-from-files", "--disable-background-networking"])
-        try:
-            page = browser.new_page()
-            page.route("**/*", only_files)
-            page.goto(feedback_page.as_uri())
-            page.wait_for_function("window.MathJax && MathJax.Hub && MathJax.Hub.queue "
-                                   "&& MathJax.Hub.queue.pending === 0 "
-                                   "&& document.querySelectorAll('.MathJax, .MathJax_Display')"
-                                   ".length >= 2", timeout=120_000)
-            typeset = page.evaluate("document.querySelectorAll('script[type^=\"math/\"]')"
-                                    ".length")
-            text = page.inner_text("body")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "feedback-offline-mathjax.png"))
-        finally:
-            browser.close()
+    with _feedback_in_chromium(playwright_api, feedback_page, route=only_files) as page:
+        page.wait_for_function("window.MathJax && MathJax.Hub && MathJax.Hub.queue "
+                               "&& MathJax.Hub.queue.pending === 0 "
+                               "&& document.querySelectorAll('.MathJax, .MathJax_Display')"
+                               ".length >= 2", timeout=120_000)
+        typeset = page.evaluate("document.querySelectorAll('script[type^=\"math/\"]')"
+                                ".length")
+        text = page.inner_text("body")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "feedback-offline-mathjax.png"))
     assert typeset >= 2  # $x^2$ and the display formula became MathJax
     assert "Math Processing Error" not in text and "$x^2$" not in text
     assert not [url for url in requests if not url.startswith("file:")], requests
@@ -367,19 +376,12 @@ def test_feedback_maths_reads_right_with_scripts_off(feedback_page):
     html = feedback_page.read_text()
     assert html.count("<math") == 2 and "$x^2$" not in html
     playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage"])
-        try:
-            page = browser.new_page(java_script_enabled=False)
-            page.goto(feedback_page.as_uri())
-            heights = page.evaluate("[...document.querySelectorAll('math')]"
-                                    ".map(m => m.getBoundingClientRect().height)")
-            fraction = page.evaluate("document.querySelectorAll('math mfrac').length")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "feedback-mathml-no-scripts.png"))
-        finally:
-            browser.close()
+    with _feedback_in_chromium(playwright_api, feedback_page, scripts=False) as page:
+        heights = page.evaluate("[...document.querySelectorAll('math')]"
+                                ".map(m => m.getBoundingClientRect().height)")
+        fraction = page.evaluate("document.querySelectorAll('math mfrac').length")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "feedback-mathml-no-scripts.png"))
     assert len(heights) == 2 and all(h > 0 for h in heights)
     assert fraction == 1 and heights[1] > 1.5 * heights[0]  # d/dx as a built-up fraction
 
