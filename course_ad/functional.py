@@ -65,8 +65,7 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
         traced = _traced_at(out, level, ReverseDiff)
         if traced:
             out._sweep(None, create_graph=False, every_node=False)  # only the leaves are read
-        grads = tuple(_grad_of(leaves[0]) if traced and treedef is LEAF
-                      else _gradients(leaves, treedef, traced) for leaves, treedef in inputs)
+        grads = tuple(_gradients(leaves, treedef, traced) for leaves, treedef in inputs)
         value = out.value if traced else out
         if has_aux:  # aux is data to look at: this level's nodes become their values
             aux = tree_map(lambda v: v.value if _traced_at(v, level, ReverseDiff) else v, aux)

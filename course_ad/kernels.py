@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Kernel", "KERNELS", "IDENTITY", "NEGATE", "kernel_for", "eager_kernel"]
+__all__ = ["Kernel", "KERNELS", "IDENTITY", "NEGATE", "kernel_for"]
 
 
 def IDENTITY(g, out, *args, dst=None, **params):  # noqa: N802 - a marker, named like a constant
@@ -49,11 +49,14 @@ class Kernel:
     copies: bool = False  # the forward returns a new array, not a view
     elementwise: bool = False  # the forward is one ufunc call: it may write over an input
     accepts: Callable[..., bool] | None = None  # (arg shapes, params) -> usable here?
-    takes: Callable[..., bool] | None = None  # the same question for plain argument values
-    ufunc: np.ufunc | None = None  # forward is exactly ``ufunc(*args, out=out)``: called as such
-    # The same as source templates, for a replay that writes numpy calls out instead of
-    # calling the functions above: {0}, {1} are the arguments, {out} the output buffer, {g}
-    # the cotangent, {v} the output value, {dst} the adjoint buffer, {axis} etc. the params.
+    # the same question for plain argument values, asked by the eager sweep: the kernel's
+    # VJPs (called without ``dst``) then replace the rule's, in fewer numpy calls and without
+    # the dispatch the rules need to run on traced values too (gradients of gradients)
+    takes: Callable[..., bool] | None = None
+    # The forward and the VJPs into ``dst`` as source templates, for a replay that writes the
+    # numpy calls out instead of calling the functions above: {0}, {1} are the arguments,
+    # {out} the output buffer, {g} the cotangent, {v} the output value, {dst} the adjoint
+    # buffer, {axis} etc. the (static) parameters.
     code: str | None = None
     vjp_code: tuple[str | None, ...] = ()
     add_into: tuple[Callable[..., Any] | None, ...] = ()  # per input: adds x̄ into ``target``
@@ -69,19 +72,6 @@ def kernel_for(op: str, shapes: list[tuple[int, ...]], params: dict) -> Kernel |
     if kernel is None or (kernel.accepts is not None and not kernel.accepts(shapes, params)):
         return None
     return kernel
-
-
-def eager_kernel(op: str, args: tuple) -> Kernel | None:
-    """The kernel whose VJPs serve an eager backward sweep over plain numpy values, or None.
-
-    The same functions replay a tape; called without ``dst`` they return new arrays, with
-    fewer numpy calls and none of the generic rules' dispatch (those must also run on traced
-    values, for gradients of gradients). Indexing always scatters with ``add.at``: checking
-    that an index has no repeats costs more than the scatter it would save."""
-    kernel = KERNELS.get(op)
-    if kernel is None or kernel.takes is None or kernel.takes(*args):
-        return kernel
-    return None
 
 
 def _into(dst, value):
@@ -398,23 +388,27 @@ def _reads(*names):
 
 KERNELS: dict[str, Kernel] = {
     "add": Kernel(_add, (IDENTITY, IDENTITY), (_reads(), _reads()), elementwise=True,
-                  ufunc=np.add),
+                  code="np.add({0}, {1}, out={out})"),
     "sub": Kernel(_sub, (IDENTITY, NEGATE), (_reads(), _reads()), elementwise=True,
-                  ufunc=np.subtract),
+                  code="np.subtract({0}, {1}, out={out})"),
     "mul": Kernel(_mul, (_times_y, _times_x), (_reads(1), _reads(0)), elementwise=True,
-                  ufunc=np.multiply),
+                  code="np.multiply({0}, {1}, out={out})"),
     "div": Kernel(_div, (_over_y, _div_y), (_reads(1), _reads("out", 1)), elementwise=True,
-                  ufunc=np.divide),
-    "neg": Kernel(_neg, (NEGATE,), (_reads(),), elementwise=True, ufunc=np.negative),
-    "exp": Kernel(_exp, (_exp_vjp,), (_reads("out"),), elementwise=True, ufunc=np.exp),
-    "log": Kernel(_log, (_log_vjp,), (_reads(0),), elementwise=True, ufunc=np.log),
-    "tanh": Kernel(_tanh, (_tanh_vjp,), (_reads("out"),), elementwise=True, ufunc=np.tanh),
+                  code="np.divide({0}, {1}, out={out})"),
+    "neg": Kernel(_neg, (NEGATE,), (_reads(),), elementwise=True,
+                  code="np.negative({0}, out={out})"),
+    "exp": Kernel(_exp, (_exp_vjp,), (_reads("out"),), elementwise=True,
+                  code="np.exp({0}, out={out})"),
+    "log": Kernel(_log, (_log_vjp,), (_reads(0),), elementwise=True,
+                  code="np.log({0}, out={out})"),
+    "tanh": Kernel(_tanh, (_tanh_vjp,), (_reads("out"),), elementwise=True,
+                   code="np.tanh({0}, out={out})"),
     "relu": Kernel(_relu, (_relu_vjp,), (_reads("out"),), elementwise=True,
                    code="np.maximum({0}, 0.0, out={out})",
                    vjp_code=("np.greater({v}, 0.0, out={dst}); "
                              "np.multiply({dst}, {g}, out={dst})",)),
     "matmul": Kernel(_matmul, (_matmul_a, _matmul_b), (_reads(1), _reads(0)),
-                     accepts=_matrices, takes=_two_matrices, ufunc=np.matmul,
+                     accepts=_matrices, takes=_two_matrices, code="np.matmul({0}, {1}, out={out})",
                      vjp_code=("np.matmul({g}, {1}.T, out={dst})", None)),
     "sum": Kernel(_sum, (_sum_vjp,), (_reads(),), accepts=_axis_reduction, takes=_an_array,
                   code="np.add.reduce({0}, axis={axis}, keepdims={keepdims}, out={out})"),

@@ -407,9 +407,6 @@ class Program:
             return f"{name} = {self._call(s.rule.primal, s, name=primal_name)}{comment}"
         if kernel.view:
             return f"{name} = {self._call(kernel.forward, s, 'None')}{comment}"
-        if kernel.ufunc is not None and not s.params:  # the ufunc itself: no wrapper to call
-            arguments = ", ".join(self._arguments(s))
-            return f"np.{kernel.ufunc.__name__}({arguments}, out={name}){comment}"
         if kernel.code is not None and not s.dynamic:  # the numpy call written out
             return self._written(kernel.code, s, out=name) + comment
         return f"{self._call(kernel.forward, s, name)}{comment}"

@@ -29,7 +29,7 @@ from .dispatch import (
     zeros,
 )
 from .forward import _show
-from .kernels import IDENTITY, KERNELS, NEGATE, eager_kernel
+from .kernels import IDENTITY, KERNELS, NEGATE
 from .ops import Operators, unbroadcast
 
 __all__ = ["ReverseDiff", "topological_order"]
@@ -177,13 +177,13 @@ class ReverseDiff(Operators, Traced):
                     else:
                         args = (first.value,) if second is None else (first.value, second.value)
             # Rule.cotangent, inlined: this loop runs once per edge of every sweep. On plain
-            # numpy values a first-order sweep uses the tape's kernels, the same VJPs in
-            # fewer numpy calls; everything else (floats, nested levels) the rule's own.
+            # numpy values a first-order sweep uses the tape's kernels (Kernel.takes), the same
+            # VJPs in fewer numpy calls; everything else (floats, nested levels) the rule's.
             kernel = None
             if not create_graph and type(out) in _NUMPY and not isinstance(g, Traced):
                 kernel = KERNELS.get(node.op)
-                if kernel is not None and kernel.takes is not None:
-                    kernel = eager_kernel(node.op, args)
+                if kernel is not None and kernel.takes is not None and not kernel.takes(*args):
+                    kernel = None
             vjps = rule.vjp if kernel is None else kernel.vjp
             variadic = rule.variadic
             argnums = node._argnums
@@ -202,8 +202,8 @@ class ReverseDiff(Operators, Traced):
                     if vjp is IDENTITY:
                         c = g
                     elif vjp is NEGATE and type(g) is np.ndarray and g.shape != shape_of(
-                            parent.value):  # -v̄ summed back: sum the small way, then negate
-                        c = np.negative(unbroadcast(g, shape_of(parent.value)))
+                            pv := parent.value):  # -v̄ summed back: sum first, then negate
+                        c = np.negative(unbroadcast(g, shape_of(pv)))
                     else:
                         c = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
                 pv = parent.value
@@ -213,10 +213,7 @@ class ReverseDiff(Operators, Traced):
                     continue
                 if type(c) is np.ndarray and type(pv) is np.ndarray:
                     if c.shape != pv.shape:
-                        if c.shape[1:] == pv.shape:  # a bias added to every row
-                            c = np.add.reduce(c, 0)
-                        else:
-                            c = unbroadcast(c, pv.shape)
+                        c = unbroadcast(c, pv.shape)
                 else:
                     c = _fit(c, pv)
                 if previous is None:
