@@ -64,8 +64,10 @@ def log_softmax_vjp(g, out, x, e, total, *, axis, dst=None):
 
 def logsumexp_vjp(g, out, x, e, total, *, axis, dst=None):
     """x̄ += v̄ e / t, v̄ and t given their reduced axes back (softmax times the adjoint)"""
-    kept = tuple(1 if i in axis else n for i, n in enumerate(np.shape(x)))
-    share = np.divide(np.reshape(g, kept), np.reshape(total, kept))
+    kept = list(np.shape(e))
+    for a in axis:
+        kept[a] = 1
+    share = np.divide(g, total).reshape(kept)
     return np.multiply(e, share, out=dst)
 
 

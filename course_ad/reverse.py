@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import fusion
+from . import adjoint_code, fusion
 from .dispatch import (
     Traced,
     as_value,
@@ -147,6 +147,8 @@ class ReverseDiff(Operators, Traced):
         written from primitives then sends its adjoint straight to its input
         (``course_ad.fusion``), and nodes the sweep never reaches keep ``grad`` None instead
         of an array of zeros. ``backward()`` keeps every node's adjoint: pictures show them."""
+        if seed is None and not create_graph and adjoint_code.run(self, every_node):
+            return  # a graph of a form swept before, by code written for that form
         seed = _check_seed(self, seed)
         order = topological_order(self, reset_grads=True)
         self.grad = seed
@@ -227,6 +229,8 @@ class ReverseDiff(Operators, Traced):
                     parent.grad = total = previous + c
                     if type(total) is np.ndarray:
                         owned.add(parent)
+        if not create_graph and type(seed) is float and seed == 1.0:
+            adjoint_code.seen(self, order, every_node, None if every_node else _block)
 
     def _apply(self, rule: Any, args: tuple, params: dict) -> ReverseDiff:
         """Record an operation: the node's value, its traced parents and its constants."""
@@ -348,6 +352,15 @@ _BLOCK_ENDS = frozenset({"add", "sub"})
 def _fused_block(y: ReverseDiff) -> tuple | None:
     """(parents, argnums, VJPs, args, params) that send y's adjoint straight to x when y ends a
     log-softmax or log-sum-exp written from primitives (see ``course_ad.fusion``)."""
+    block = _block(y)
+    if block is None:
+        return None
+    vjp, x, e, t, axis = block
+    return (x,), _FIRST, (vjp,), (x.value, e.value, t.value), {"axis": axis}
+
+
+def _block(y: ReverseDiff) -> tuple | None:
+    """(fused VJP, x, e, t, axis) of the log-softmax or log-sum-exp of arrays ending in y."""
     found = fusion.match(y, _op_of, _inputs_of)
     if found is None:
         return None
@@ -357,7 +370,7 @@ def _fused_block(y: ReverseDiff) -> tuple | None:
         return None
     vjp = (fusion.log_softmax_vjp if found.kind == fusion.Block.LOG_SOFTMAX
            else fusion.logsumexp_vjp)
-    return (x,), _FIRST, (vjp,), (x.value, e.value, t.value), {"axis": found.axis}
+    return vjp, x, e, t, found.axis
 
 
 def _op_of(v: Any) -> str | None:

@@ -1,0 +1,182 @@
+"""The reverse sweep written out as code for a graph seen before (course_ad.adjoint_code).
+
+The written sweep must give the generic sweep's adjoints exactly, and must refuse every
+graph that differs from the one it was written for: other parents, the same node twice,
+swapped arguments, other shapes, other parameters, a constant where a node was."""
+
+import warnings
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+import pytest
+
+import course_ad as ad
+from course_ad import ReverseDiff, adjoint_code
+from tests.test_vs_autograd import OPERATIONS, random_tree
+
+KERNEL_FORMS = {"neg", "add", "sub", "mul", "div", "exp", "log", "tanh", "relu", "matmul",
+                "sum", "mean", "max", "reshape", "transpose", "broadcast_to", "getitem"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(monkeypatch):
+    """Each test starts with nothing written, and counts the sweeps that ran written code."""
+    monkeypatch.setattr(adjoint_code, "_WRITTEN", {})
+    monkeypatch.setattr(adjoint_code, "_SIGHTINGS", {})
+    monkeypatch.setattr(adjoint_code, "_WRITES", {})
+    ran = {"written": 0}
+    run = adjoint_code.run
+
+    def counting(output, every_node):
+        used = run(output, every_node)
+        ran["written"] += used
+        return used
+
+    monkeypatch.setattr(adjoint_code, "run", counting)
+    return ran
+
+
+def _loss(W1, b1, W2, b2, X, y):
+    logits = ad.relu(X @ W1 + b1) @ W2 + b2
+    m = ad.max(logits, axis=1, keepdims=True)
+    lse = ad.log(ad.sum(ad.exp(logits - m), axis=1)) + m[:, 0]
+    return ad.mean(lse - logits[np.arange(len(y)), y])
+
+
+def _problem(rng, batch=8, hidden=5):
+    X = rng.standard_normal((batch, 6))
+    y = rng.integers(0, 4, batch)
+    params = [rng.standard_normal((6, hidden)), rng.standard_normal(hidden),
+              rng.standard_normal((hidden, 4)), rng.standard_normal(4)]
+    return X, y, params
+
+
+def _backward_grads(params, X, y):
+    nodes = [ReverseDiff(p) for p in params]
+    out = _loss(*nodes, X, y)
+    out.backward()
+    return out, nodes
+
+
+def test_mlp_step_runs_written_code_with_the_generic_adjoints(rng, fresh_cache):
+    X, y, params = _problem(rng)
+    generic = ad.value_and_grad(_loss, argnums=(0, 1, 2, 3))(*params, X, y)
+    for _ in range(4):
+        value, grads = ad.value_and_grad(_loss, argnums=(0, 1, 2, 3))(*params, X, y)
+        assert value == generic[0]
+        for got, want in zip(grads, generic[1]):
+            np.testing.assert_array_equal(got, want)
+    assert fresh_cache["written"] == 3  # five sweeps: two generic (then written out), three written
+
+
+def test_backward_keeps_every_node_adjoint_in_written_code(rng, fresh_cache):
+    X, y, params = _problem(rng)
+    first, _ = _backward_grads(params, X, y)
+    want = [node.grad for node in ad.topological_order(first)]
+    for _ in range(3):
+        out, nodes = _backward_grads(params, X, y)
+    assert fresh_cache["written"] == 2  # four sweeps: two generic, two written
+    got = [node.grad for node in ad.topological_order(out)]
+    assert len(got) == len(want) == 19
+    for g, w in zip(got, want):  # inner nodes of the log-sum-exp too: pictures show them
+        np.testing.assert_array_equal(g, w)
+
+
+def test_written_code_reads_like_adjoint_code_and_holds_no_values(rng):
+    X, y, params = _problem(rng)
+    nodes = [ReverseDiff(p) for p in params]
+    out = _loss(*nodes, X, y)
+    from course_ad.reverse import _block
+    sweep = adjoint_code.write_sweep(ad.topological_order(out), False, _block)
+    lines = sweep.source.splitlines()
+    assert lines[0] == "def sweep(n18):"
+    assert "    g18 = 1.0" in lines  # the seed
+    assert "    g16 = np.negative(g17)" in lines  # the subtraction's second input
+    assert "    g8 = g8 + F15(g15, v15, v8, v11, v12, axis=A15)" in lines  # fused, added
+    assert "    g3 = unbroadcast(g8, (4,))" in lines  # the bias: summed over the batch
+    kept = [v for v in sweep.__globals__.values() if isinstance(v, np.ndarray | ReverseDiff)]
+    assert kept == []  # rules, kernels, shapes and parameters only: no graph stays alive
+
+
+def _graphs(rng):
+    """Pairs of graphs with the same output operation whose forms differ in one way."""
+    a, b = ReverseDiff(rng.standard_normal(3)), ReverseDiff(rng.standard_normal(3))
+    c = ReverseDiff(rng.standard_normal(3))
+    yield "x*y then x*x", lambda: ad.sum(a * b), lambda: ad.sum(a * a)
+    yield "x*y then y*x", lambda: ad.sum(a * b), lambda: ad.sum(c * a)  # c made after a
+    yield "shapes", lambda: ad.sum(a * b), lambda: ad.sum(
+        ReverseDiff(np.ones((2, 3))) * ReverseDiff(np.ones(3)))
+    square = rng.standard_normal((3, 3))
+    yield "axis", lambda: ad.sum(ad.max(ReverseDiff(square), axis=0)), \
+        lambda: ad.sum(ad.max(ReverseDiff(square), axis=1))
+    yield "constant", lambda: ad.sum(a * b), lambda: ad.sum(a * np.array([1.0, 2.0, 3.0]))
+    yield "exp then tanh", lambda: ad.sum(ad.exp(a) * b), lambda: ad.sum(ad.tanh(a) * b)
+    yield "other parent", lambda: ad.sum((a + b) * a), lambda: ad.sum((a + b) * b)
+
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_written_code_refuses_a_graph_of_another_form(rng, case, fresh_cache):
+    name, first, second = list(_graphs(rng))[case]
+    for _ in range(3):  # written out on the second sweep, run on the third
+        first_out = first()
+        first_out.backward()
+    assert fresh_cache["written"] == 1, name
+    out = second()
+    leaves = [n for n in ad.topological_order(out) if not n.parents]
+    out.backward()
+    got = [n.grad for n in leaves]
+    assert fresh_cache["written"] == 1, f"{name}: the written code ran on another form"
+    adjoint_code._WRITTEN.clear()
+    out.backward()  # the generic sweep, with nothing written to try
+    for g, n in zip(got, leaves):
+        np.testing.assert_array_equal(g, n.grad, err_msg=name)
+
+
+def test_an_index_array_is_read_at_each_sweep(rng, fresh_cache):
+    """Index arrays are not part of a graph's form: the written code reads them each time."""
+    a, b = ReverseDiff(rng.standard_normal(3)), ReverseDiff(rng.standard_normal(3))
+    for index in ([0, 0, 2], [0, 0, 2], [1, 2, 2]):
+        out = ad.sum(a[np.array(index)] * b)
+        out.backward()
+    assert fresh_cache["written"] == 1
+    want = np.zeros(3)
+    np.add.at(want, [1, 2, 2], b.value)
+    np.testing.assert_array_equal(a.grad, want)
+    np.testing.assert_array_equal(b.grad, a.value[[1, 2, 2]])
+
+
+def test_random_graphs_of_kernel_operations_match_autograd(fresh_cache):
+    """Every tree swept three times (the third by written code where it can be), each time
+    against autograd; trees of one output operation try each other's code and refuse it."""
+    forms = [op for op in OPERATIONS if op.name in KERNEL_FORMS]
+    assert {op.name for op in forms} == KERNEL_FORMS
+    import tests.test_vs_autograd as oracle
+    rng = np.random.default_rng(7)
+    checked = 0
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        patch.setattr(oracle, "OPERATIONS", forms)
+        patch.setattr(adjoint_code, "WRITES", 10**6)  # every tree's form may be written
+        for _ in range(300):
+            tree = random_tree(rng)
+            xs = [np.asarray(x, dtype=float) for x in tree.inputs]  # arrays, 0-d included
+            argnums = tuple(range(len(xs)))
+
+            def ours(*xs, tree=tree):
+                return ad.sum(tree.evaluate(xs, "ours"))
+
+            def theirs(*xs, tree=tree):
+                return anp.sum(tree.evaluate(xs, "theirs"))
+
+            want = autograd.grad(theirs, argnums)(*xs)
+            for _ in range(3):
+                got = ad.grad(ours, argnums)(*xs)
+                for g, w in zip(got, want):
+                    np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12,
+                                               err_msg=tree.describe())
+            checked += 1
+    assert checked == 300
+    assert fresh_cache["written"] >= 140, fresh_cache  # about half the trees: the others have
+    # an operation without a kernel on their values (a sum of a 0-d value, a matmul of vectors)
