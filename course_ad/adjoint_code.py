@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from . import fusion
+from .dispatch import zeros
 from .kernels import IDENTITY, KERNELS, NEGATE
 from .ops import unbroadcast
 
@@ -88,7 +90,8 @@ def write_sweep(order: list, every_node: bool,
         return None
     position = {id(node): k for k, node in enumerate(order)}
     last = len(order) - 1
-    names: dict[str, Any] = {"np": np, "unbroadcast": unbroadcast, "missing": _MISSING}
+    names: dict[str, Any] = {"np": np, "unbroadcast": unbroadcast, "zeros": zeros,
+                             "missing": _MISSING}
     check: list[str] = []
     loaded = {last}
     for k in range(last, -1, -1):  # load and check each node, from the output down
@@ -128,30 +131,40 @@ def write_sweep(order: list, every_node: bool,
         names[f"T{k}"] = type(value)
         test = f"type(v{k}) is not T{k}"
         if type(value) is np.ndarray:
-            test += f" or v{k}.shape != {value.shape!r}"
+            names[f"D{k}"] = value.dtype
+            test += f" or v{k}.shape != {value.shape!r} or v{k}.dtype is not D{k}"
         check.append(f"if {test}: return False")
         kernel = KERNELS.get(node.op) if node._first is not None else None
         if kernel is not None and kernel.takes is not None and node._values is not None:
             names[f"takes{k}"] = kernel.takes
             check.append(f"if not takes{k}(*n{k}._values): return False")
 
-    sweep: list[str] = [f"g{last} = 1.0"]
-    uses = [0] * len(order)
-    uses[last] = 1
+    # Contributions to each adjoint are gathered and summed where that adjoint is first
+    # needed: a fresh array of the sweep's own first, then the others added into it in place
+    # (a scatter straight into it for an index's adjoint), when every value is float64.
+    in_place = all(np.result_type(node.value) == np.float64 for node in order)
+    pending: list[list[tuple[str, bool, str | None]]] = [[] for _ in order]
+    uses = [0] * len(order)  # how many arguments each node is
+    for node in order:
+        for parent in node.parents:
+            uses[position[id(parent)]] += 1
+    cancelled: set = set()  # (node, argument) edges whose adjoint is exactly zero
+    pending[last].append(("1.0", False, None))
+    sweep: list[str] = []
     for k in range(last, -1, -1):
         node = order[k]
-        if node._first is None or not uses[k]:
+        if not pending[k]:
             continue
-        edges = _edges(node, k, position, every_node, fused_block, names)
-        for p, c, shape_differs in edges:
-            if shape_differs:  # the adjoint of broadcasting: summed back to p's shape
-                c = f"unbroadcast({c}, {np.shape(order[p].value)!r})"
-            sweep.append(f"g{p} = {c}" if not uses[p] else f"g{p} = g{p} + {c}")
-            uses[p] += 1
-    if every_node and not all(uses):
-        return None  # a node the sweep never reaches: the generic sweep gives it zeros
-    for k in range(last + 1):
-        sweep.append(f"n{k}.grad = g{k}" if uses[k] else f"n{k}.grad = None")
+        sweep += _summed(k, pending[k], in_place)
+        if node._first is None:
+            continue
+        for p, c, fresh, into in _edges(node, k, position, every_node, fused_block, names,
+                                        uses, cancelled):
+            pending[p].append((c, fresh, into))
+    reached = [bool(contributions) for contributions in pending]
+    for k in range(last + 1):  # a node no adjoint reaches: zeros from backward(), else None
+        unreached = f"zeros({np.shape(order[k].value)!r}, v{k})" if every_node else "None"
+        sweep.append(f"n{k}.grad = g{k}" if reached[k] else f"n{k}.grad = {unreached}")
     sweep.append("return True")
     source = "\n".join([f"def sweep(n{last}):"] + [f"    {line}" for line in check + sweep])
     code = compile(source, f"<adjoint code of {order[-1].op}, {len(order)} nodes>", "exec")
@@ -162,18 +175,20 @@ def write_sweep(order: list, every_node: bool,
 
 
 def _edges(node: Any, k: int, position: dict, every_node: bool, fused_block: Callable | None,
-           names: dict) -> list[tuple[int, str, bool]]:
+           names: dict, uses: list[int], cancelled: set) -> list[tuple[int, str, bool, str | None]]:
     """Node k's adjoint pushed to its parents: (parent position, the expression of its
-    cotangent, whether that must be summed back to the parent's shape)."""
+    cotangent, whether that is a fresh array of the sweep's own, and where one exists, the
+    statement that adds it into an adjoint ``{target}`` in place instead)."""
     shape = np.shape(node.value)
-    if not every_node and fused_block is not None:
-        block = fused_block(node)
-        if block is not None:  # a log-softmax or log-sum-exp: one adjoint, into x
-            vjp, x, e, t, axis = block
-            names[f"F{k}"] = vjp
-            names[f"A{k}"] = axis
-            x, e, t = (position[id(v)] for v in (x, e, t))
-            return [(x, f"F{k}(g{k}, v{k}, v{x}, v{e}, v{t}, axis=A{k})", False)]
+    block = fused_block(node) if fused_block is not None and node.op in _BLOCK_ENDS else None
+    if block is not None and every_node:  # every adjoint kept, but none of the zero ones
+        cancelled.update((id(v), i) for v, i in fusion.cancelled_edges(
+            block.match, lambda v: uses[position[id(v)]]))
+    elif block is not None:  # a log-softmax or log-sum-exp: one adjoint, into x
+        names[f"F{k}"] = block.vjp
+        names[f"A{k}"] = block.match.axis
+        x, e, t = (position[id(v)] for v in (block.match.x, block.match.e, block.match.t))
+        return [(x, f"F{k}(g{k}, v{k}, v{x}, v{e}, v{t}, axis=A{k})", True, None)]
     kernel = KERNELS[node.op]
     if node._values is None:
         args = ", ".join(f"v{position[id(p)]}" for p in node.parents)
@@ -182,22 +197,54 @@ def _edges(node: Any, k: int, position: dict, every_node: bool, fused_block: Cal
     params = f", **n{k}._params" if node._params else ""
     edges = []
     for parent, i in zip(node.parents, node._argnums):
+        if (id(node), i) in cancelled:
+            continue
         p = position[id(parent)]
         vjp = kernel.vjp[i]
+        parent_shape = np.shape(parent.value)
         # Only an elementwise VJP (or v̄ itself) gives a cotangent of the node's shape, which
         # broadcasting may have made larger than the parent's; the others give the parent's.
-        differs = np.shape(parent.value) != shape and (vjp is IDENTITY or kernel.elementwise)
+        differs = parent_shape != shape and (vjp is IDENTITY or kernel.elementwise)
+        into = None
         if vjp is IDENTITY:
-            line = f"g{k}"
+            c, fresh = f"g{k}", False  # v̄ itself: shared, never added into
         elif vjp is NEGATE:  # summed back first, then negated: the smaller array
-            line = (f"np.negative(unbroadcast(g{k}, {np.shape(parent.value)!r}))"
-                    if differs else f"np.negative(g{k})")
-            differs = False
+            c = f"np.negative(unbroadcast(g{k}, {parent_shape!r}))" if differs \
+                else f"np.negative(g{k})"
+            fresh, differs = True, False
         else:
             names[f"K{k}_{i}"] = vjp
-            line = f"K{k}_{i}(g{k}, v{k}, {args}{params})"
-        edges.append((p, line, differs))
+            c = f"K{k}_{i}(g{k}, v{k}, {args}{params})"
+            fresh = node.op not in _VIEWS
+            if kernel.add_into and kernel.add_into[i] is not None and not differs:
+                names[f"I{k}_{i}"] = kernel.add_into[i]
+                into = f"I{k}_{i}(g{k}, v{k}, {args}, target={{target}}{params})"
+        if differs:  # the adjoint of broadcasting: summed back to the parent's shape
+            c, fresh = f"unbroadcast({c}, {parent_shape!r})", True
+        edges.append((p, c, fresh, into))
     return edges
+
+
+def _summed(k: int, contributions: list, in_place: bool) -> list[str]:
+    """The statements that make g{k}, node k's adjoint, from its contributions."""
+    first = next((c for c in contributions if c[1] and c[2] is None),  # a scatter adds
+                 next((c for c in contributions if c[1]), contributions[0]))  # best in place
+    rest = [c for c in contributions if c is not first]
+    lines = [f"g{k} = {first[0]}"]
+    owned = first[1]
+    for c, _, into in rest:
+        if in_place and owned and into is not None:
+            lines.append(into.format(target=f"g{k}"))
+        elif in_place and owned:
+            lines.append(f"g{k} += {c}")
+        else:
+            lines.append(f"g{k} = g{k} + {c}")
+            owned = True
+    return lines
+
+
+_VIEWS = frozenset({"reshape", "transpose"})  # VJPs that return a view of v̄
+_BLOCK_ENDS = frozenset({"add", "sub"})
 
 
 def _writable(order: list) -> bool:

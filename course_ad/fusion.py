@@ -19,6 +19,12 @@ block's values (if the program has any) still send their own adjoints through it
 sweep is untouched. This is what an optimising compiler (XLA for JAX) does with the same
 code: the user still writes primitives, and the gradient is the same to rounding.
 
+A sweep that gives every node its adjoint (``backward()``: pictures show them) still pushes
+ȳ through the block statement by statement, but not into m. The adjoints that reach m from
+s (and from m[..., 0]) are ȳ's share alone when nothing else uses s and m[..., 0], and then
+they sum to exactly zero, so those edges are skipped (``cancelled_edges``). m's adjoint is an
+exact 0 instead of rounding noise, and the max's arg-max mask is never built.
+
 One matcher serves the tape (its statements) and the eager engine (its graph nodes): both
 are given as ``op(v)``, the rule name of a value (None for a constant or an input), and
 ``inputs(v)``, the values it was computed from.
@@ -35,8 +41,8 @@ import numpy as np
 from .kernels import Kernel
 from .registry import Domain, Rule
 
-__all__ = ["Block", "match", "fuse_tape", "log_softmax_vjp", "logsumexp_vjp", "LOG_SOFTMAX",
-           "LOGSUMEXP"]
+__all__ = ["Block", "match", "cancelled_edges", "fuse_tape", "log_softmax_vjp", "logsumexp_vjp",
+           "LOG_SOFTMAX", "LOGSUMEXP"]
 
 
 class Block:
@@ -52,6 +58,8 @@ class Match(NamedTuple):
     e: Any  # exp(x − max x), kept by the forward sweep
     t: Any  # its sum over ``axis``
     axis: tuple[int, ...]
+    shift: Any = None  # s = x − m, whose adjoint from y sums to zero over ``axis``
+    drop: Any = None  # m[..., 0] of a log-sum-exp (None for a log-softmax)
 
 
 def log_softmax_vjp(g, out, x, e, total, *, axis, dst=None):
@@ -104,10 +112,23 @@ def match(y: Any, op: Callable[[Any], str | None],
     if axis is None or not _params(m).get("keepdims") or _params(t).get("axis") != axis:
         return None
     if s is not None:  # log-softmax: t must keep its axes to broadcast against s
-        return Match(Block.LOG_SOFTMAX, x, e, t, axis) if _params(t).get("keepdims") else None
+        return (Match(Block.LOG_SOFTMAX, x, e, t, axis, shift) if _params(t).get("keepdims")
+                else None)
     if _params(t).get("keepdims") or not _drops_kept_axes(drop, m, axis, op, inputs):
         return None
-    return Match(Block.LOGSUMEXP, x, e, t, axis)
+    return Match(Block.LOGSUMEXP, x, e, t, axis, shift, drop)
+
+
+def cancelled_edges(found: Match, uses: Callable[[Any], int]) -> tuple[tuple[Any, int], ...]:
+    """The edges (node, argument position) into m whose adjoints sum to zero: s → m, and
+    m[..., 0] → m of a log-sum-exp, when ``uses(v)`` (how many arguments v is) shows that
+    nothing outside the block reads s or m[..., 0]."""
+    inside = 2 if found.kind == Block.LOG_SOFTMAX else 1  # s feeds exp (and y − log t)
+    if uses(found.shift) != inside or (found.drop is not None and uses(found.drop) != 1):
+        return ()
+    if found.drop is None:
+        return ((found.shift, 1),)
+    return ((found.shift, 1), (found.drop, 0))
 
 
 def _drops_kept_axes(r: Any, m: Any, axis: tuple[int, ...], op: Callable,

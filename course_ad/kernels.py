@@ -363,6 +363,11 @@ def _getitem_vjp(g, out, x, *, index, dst=None):
     return total
 
 
+def _getitem_vjp_add(g, out, x, *, index, target):
+    """x̄[index] += v̄, added in place (repeated indices add up)"""
+    np.add.at(target, index, g)
+
+
 def _getitem_unique_vjp(g, out, x, *, index, dst=None):
     """x̄[index] = v̄ where no position is picked twice (one row index per row)"""
     total = _zeros_like_input(g, x, dst)
@@ -421,7 +426,10 @@ KERNELS: dict[str, Kernel] = {
     "reshape": Kernel(_reshape, (_reshape_vjp,), (_reads(),), view=True),
     "transpose": Kernel(_transpose, (_transpose_vjp,), (_reads(),), view=True),
     "broadcast_to": Kernel(_broadcast, (IDENTITY,), (_reads(),), view=True),
-    "getitem": Kernel(_getitem, (_getitem_vjp,), (_reads(),), view=True, copies=True),
+    "getitem": Kernel(_getitem, (_getitem_vjp,), (_reads(),), view=True, copies=True,
+                      add_into=(_getitem_vjp_add,)),
 }
-GETITEM_DISTINCT = Kernel(_getitem, (_getitem_unique_vjp,), (_reads(),), view=True, copies=True)
-GETITEM_VIEW = Kernel(_getitem_view, (_getitem_vjp,), (_reads(),), view=True)
+GETITEM_DISTINCT = Kernel(_getitem, (_getitem_unique_vjp,), (_reads(),), view=True, copies=True,
+                          add_into=(_getitem_vjp_add,))
+GETITEM_VIEW = Kernel(_getitem_view, (_getitem_vjp,), (_reads(),), view=True,
+                      add_into=(_getitem_vjp_add,))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -156,6 +156,8 @@ class ReverseDiff(Operators, Traced):
         # added into that buffer in place. Any other adjoint may be shared (a rule can pass
         # v̄ on unchanged, the seed is the caller's), so the first sum is never in place.
         owned = set()
+        cancelled: set[tuple[int, int]] = set()  # edges whose adjoint is exactly zero
+        uses = None
         for node in reversed(order):
             g = node.grad
             first = node._first
@@ -189,12 +191,23 @@ class ReverseDiff(Operators, Traced):
             vjps = rule.vjp if kernel is None else kernel.vjp
             variadic = rule.variadic
             argnums = node._argnums
-            if not every_node and kernel is not None and node.op in _BLOCK_ENDS and (
+            if kernel is not None and node.op in _BLOCK_ENDS and (
                     second is not None and (first.op == "log" or second.op == "log")):
-                block = _fused_block(node)
-                if block is not None:  # a log-softmax or log-sum-exp: one adjoint, into x
-                    parents, argnums, vjps, args, params = block
+                block = _block(node)
+                if block is None:
+                    pass
+                elif every_node:  # every adjoint kept, but none of the zero ones into m
+                    if uses is None:
+                        uses = _uses(order)
+                    cancelled.update((id(v), i) for v, i in fusion.cancelled_edges(
+                        block.match, lambda v, uses=uses: uses.get(id(v), 0)))
+                else:  # a log-softmax or log-sum-exp: one adjoint, into x
+                    x = block.match.x
+                    parents, argnums, vjps = (x,), _FIRST, (block.vjp,)
+                    args, params = block.values, {"axis": block.match.axis}
             for parent, i in zip(parents, argnums):
+                if cancelled and (id(node), i) in cancelled:
+                    continue
                 if variadic:
                     c = vjps[0](g, out, *args, argnum=i, **params)
                 else:
@@ -230,7 +243,7 @@ class ReverseDiff(Operators, Traced):
                     if type(total) is np.ndarray:
                         owned.add(parent)
         if not create_graph and type(seed) is float and seed == 1.0:
-            adjoint_code.seen(self, order, every_node, None if every_node else _block)
+            adjoint_code.seen(self, order, every_node, _block)
 
     def _apply(self, rule: Any, args: tuple, params: dict) -> ReverseDiff:
         """Record an operation: the node's value, its traced parents and its constants."""
@@ -349,28 +362,41 @@ def _record(cls: type, rule: Any, value: Any, values: tuple | None, argnums: tup
 _BLOCK_ENDS = frozenset({"add", "sub"})
 
 
-def _fused_block(y: ReverseDiff) -> tuple | None:
-    """(parents, argnums, VJPs, args, params) that send y's adjoint straight to x when y ends a
-    log-softmax or log-sum-exp written from primitives (see ``course_ad.fusion``)."""
-    block = _block(y)
-    if block is None:
-        return None
-    vjp, x, e, t, axis = block
-    return (x,), _FIRST, (vjp,), (x.value, e.value, t.value), {"axis": axis}
+class _Block(NamedTuple):
+    """A log-softmax or log-sum-exp of arrays ending in a node: its match and fused VJP."""
+
+    match: fusion.Match
+    vjp: Any
+
+    @property
+    def values(self) -> tuple:
+        """The fused VJP's arguments after v̄ and v: the values of x, e and t."""
+        return self.match.x.value, self.match.e.value, self.match.t.value
 
 
-def _block(y: ReverseDiff) -> tuple | None:
-    """(fused VJP, x, e, t, axis) of the log-softmax or log-sum-exp of arrays ending in y."""
+def _block(y: ReverseDiff) -> _Block | None:
+    """The fused block of arrays that ends in y, if y ends one (``course_ad.fusion``)."""
     found = fusion.match(y, _op_of, _inputs_of)
     if found is None:
         return None
-    x, e, t = found.x, found.e, found.t
-    if not (type(x.value) is np.ndarray and type(e.value) is np.ndarray
-            and type(t.value) is np.ndarray):
+    if not (type(found.x.value) is np.ndarray and type(found.e.value) is np.ndarray
+            and type(found.t.value) is np.ndarray):
         return None
-    vjp = (fusion.log_softmax_vjp if found.kind == fusion.Block.LOG_SOFTMAX
-           else fusion.logsumexp_vjp)
-    return vjp, x, e, t, found.axis
+    return _Block(found, fusion.log_softmax_vjp if found.kind == fusion.Block.LOG_SOFTMAX
+                  else fusion.logsumexp_vjp)
+
+
+def _uses(order: list[ReverseDiff]) -> dict[int, int]:
+    """How many arguments each node of the graph is (by node identity)."""
+    count: dict[int, int] = {}
+    for node in order:
+        first = node._first
+        if first is None:
+            continue
+        for parent in node._many or (first, node._second):
+            if parent is not None:
+                count[id(parent)] = count.get(id(parent), 0) + 1
+    return count
 
 
 def _op_of(v: Any) -> str | None:

@@ -273,3 +273,54 @@ def test_a_subclass_that_records_in_apply_sees_the_operators_too():
     x = Recorded(2.0)
     y = ad.sin(x * 3.0 + x)
     assert seen == ["mul", "add", "sin"] and isinstance(y, Recorded)
+
+
+# --------------------------------------------------------------------------------------
+# backward() through a log-sum-exp or log-softmax written from primitives
+# --------------------------------------------------------------------------------------
+
+
+def _nll_nodes(rng, leak=None):
+    """An MLP head's loss as nodes: (W, logits, m, out) after backward()."""
+    W = ReverseDiff(rng.standard_normal((3, 4)))
+    X, y = rng.standard_normal((6, 3)), rng.integers(0, 4, 6)
+    logits = X @ W
+    m = ad.max(logits, axis=1, keepdims=True)
+    shifted = logits - m
+    lse = ad.log(ad.sum(ad.exp(shifted), axis=1)) + m[:, 0]
+    out = ad.mean(lse - logits[np.arange(6), y])
+    if leak is not None:
+        out = out + leak(shifted, m)
+    out.backward()
+    return W, X, y, logits, m, out
+
+
+def test_backward_gives_the_max_of_a_log_sum_exp_an_exact_zero_adjoint(rng):
+    """y = log Σ exp(x − m) + m[:, 0] does not depend on m: backward() keeps every node's
+    adjoint, and m's is exactly 0 (no rounding noise through the arg-max mask)."""
+    W, X, y, logits, m, out = _nll_nodes(rng)
+    np.testing.assert_array_equal(m.grad, np.zeros((6, 1)))
+    order = ad.topological_order(out)
+    assert all(node.grad is not None for node in order)  # every node still has its adjoint
+    softmax = np.exp(logits.value) / np.exp(logits.value).sum(axis=1, keepdims=True)
+    onehot = np.eye(4)[y]
+    np.testing.assert_allclose(logits.grad, (softmax - onehot) / 6, rtol=1e-13, atol=1e-16)
+    want = ad.jacfwd(lambda W: ad.mean(ad.logsumexp(X @ W, axis=1)
+                                       - (X @ W)[np.arange(6), y]))(W.value)
+    np.testing.assert_allclose(W.grad, want, rtol=1e-12, atol=1e-15)
+
+
+def test_backward_sends_the_adjoint_of_a_shift_used_elsewhere_into_the_max(rng):
+    """When x − m or m is used again, its other adjoints reach m and the mask as usual."""
+    for leak in (lambda s, m: ad.sum(s * s), lambda s, m: ad.sum(m * m)):
+        W, X, y, logits, m, out = _nll_nodes(rng, leak)
+        assert np.abs(m.grad).max() > 0.01
+
+        def f(W, leak=leak, X=X, y=y):
+            logits = X @ W
+            m = ad.max(logits, axis=1, keepdims=True)
+            shifted = logits - m
+            lse = ad.log(ad.sum(ad.exp(shifted), axis=1)) + m[:, 0]
+            return ad.mean(lse - logits[np.arange(6), y]) + leak(shifted, m)
+
+        np.testing.assert_allclose(W.grad, ad.jacfwd(f)(W.value), rtol=1e-12, atol=1e-14)
