@@ -11,9 +11,11 @@ notes and as a person would write backpropagation by hand.
 Such code is right only for the graph it was written for, so before it changes anything it
 checks that the graph it is given has that form (otherwise the generic sweep runs):
 - every node has the recorded rule, argument positions and static parameters;
-- every parent is the recorded one, by identity (``x * x`` is not ``x * y``), and all nodes
-  are distinct (their creation numbers increase in the recorded order);
-- every value has the recorded type and shape.
+- every parent is the recorded one, by identity (``x * x`` is not ``x * y``), and the leaves
+  (with ``backward()``, all nodes) are distinct: their creation numbers increase in the
+  recorded order;
+- the leaves, the output, and the nodes with a constant argument or an index array have the
+  recorded type, shape and dtype; every other value's follow from those.
 
 Only first-order sweeps over plain numpy values whose every operation has a kernel
 (``course_ad.kernels``) are written out, for graphs of at most ``MAX_NODES`` nodes with a
@@ -59,8 +61,9 @@ def run(output: Any, every_node: bool) -> bool:
 def seen(output: Any, order: list, every_node: bool, fused_block: Callable) -> None:
     """The generic sweep just swept ``order``: write its code the second time its form recurs.
 
-    ``fused_block(node)`` is the eager engine's matcher of log-sum-exp and log-softmax blocks
-    (None where ``every_node``: ``backward()`` keeps every node's adjoint)."""
+    ``fused_block(node)`` is the eager engine's matcher of log-sum-exp and log-softmax blocks:
+    fused into one adjoint, or with ``every_node`` (``backward()``, which keeps every node's
+    adjoint) only their edges with an exactly zero adjoint skipped."""
     if not 2 <= len(order) <= MAX_NODES:
         return
     key = (output.op, every_node)
@@ -209,7 +212,7 @@ def _edges(node: Any, k: int, position: dict, every_node: bool, fused_block: Cal
         if vjp is IDENTITY:
             c, fresh = f"g{k}", False  # v̄ itself: shared, never added into
         elif vjp is NEGATE:  # summed back first, then negated: the smaller array
-            c = f"np.negative(unbroadcast(g{k}, {parent_shape!r}))" if differs \
+            c = f"np.negative({_summed_back(f'g{k}', shape, parent_shape)})" if differs \
                 else f"np.negative(g{k})"
             fresh, differs = True, False
         else:
@@ -220,18 +223,34 @@ def _edges(node: Any, k: int, position: dict, every_node: bool, fused_block: Cal
                 names[f"I{k}_{i}"] = kernel.add_into[i]
                 into = f"I{k}_{i}(g{k}, v{k}, {args}, target={{target}}{params})"
         if differs:  # the adjoint of broadcasting: summed back to the parent's shape
-            c, fresh = f"unbroadcast({c}, {parent_shape!r})", True
+            c, fresh = _summed_back(c, shape, parent_shape), True
         edges.append((p, c, fresh, into))
     return edges
 
 
+def _summed_back(c: str, have: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    """``unbroadcast(c, shape)`` for a cotangent of the known shape ``have``, written out as
+    one reduction where it is one: over leading axes (a bias), or over kept size-1 axes."""
+    lead = len(have) - len(shape)
+    ones = tuple(lead + i for i, n in enumerate(shape) if n == 1 and have[lead + i] != 1)
+    if lead > 0 and not ones:
+        return f"np.add.reduce({c}, axis={tuple(range(lead))!r})"
+    if lead == 0 and ones:
+        return f"np.add.reduce({c}, axis={ones!r}, keepdims=True)"
+    return f"unbroadcast({c}, {shape!r})"
+
+
 def _summed(k: int, contributions: list, in_place: bool) -> list[str]:
     """The statements that make g{k}, node k's adjoint, from its contributions."""
-    first = next((c for c in contributions if c[1] and c[2] is None),  # a scatter adds
-                 next((c for c in contributions if c[1]), contributions[0]))  # best in place
+    scatters = in_place and any(into is not None for _, _, into in contributions)
+    first = next((c for c in contributions if c[1] and c[2] is None),  # a fresh array
+                 next((c for c in contributions if scatters and c[2] is None),  # to copy
+                      next((c for c in contributions if c[1]), contributions[0])))
     rest = [c for c in contributions if c is not first]
-    lines = [f"g{k} = {first[0]}"]
-    owned = first[1]
+    if scatters and not first[1] and any(into is not None for _, _, into in rest):
+        lines, owned = [f"g{k} = {first[0]}.copy()"], True  # a buffer to scatter into
+    else:
+        lines, owned = [f"g{k} = {first[0]}"], first[1]
     for c, _, into in rest:
         if in_place and owned and into is not None:
             lines.append(into.format(target=f"g{k}"))
@@ -288,9 +307,9 @@ def _same(value: Any, name: str, names: dict) -> str:
         return " and ".join([f"type({name}) is tuple and len({name}) == {len(value)}"]
                             + [f"({_same(v, f'{name}[{i}]', names)})"
                                for i, v in enumerate(value)])
-    kind = f"K_{type(value).__name__}"
-    names[kind] = type(value)
-    return f"type({name}) is {kind} and {name} == {value!r}"
+    kind, constant = f"K_{type(value).__name__}", f"C{len(names)}"
+    names[kind], names[constant] = type(value), value
+    return f"type({name}) is {kind} and {name} == {constant}"
 
 
 _MISSING = object()

@@ -84,7 +84,10 @@ def _into(dst, value):
 def _kept(shape, axis):
     if axis is None:
         return (1,) * len(shape)
-    return tuple(1 if i in axis else n for i, n in enumerate(shape))
+    kept = list(shape)
+    for a in axis:
+        kept[a] = 1
+    return kept
 
 
 def _restored(g, x, axis, keepdims):

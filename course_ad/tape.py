@@ -182,7 +182,7 @@ class Tape:
         self.guards: list[Guard] = []
         self.output: _Ref | Any = None
         self._programs: dict[tuple[int, ...] | None, Program] = {}
-        self._by_argnums: dict[Any, tuple[Program, bool]] = {}
+        self._by_argnums: dict[Any, tuple[Callable[..., Any], bool]] = {}  # replay, many
         self._record(example_args)
 
     # -- recording ------------------------------------------------------------------------
@@ -267,13 +267,13 @@ class Tape:
 
     def value_and_grad(self, *args: Any, argnums: Argnums = 0) -> tuple[Any, Any]:
         """(f(*args), ∇f) by one forward and one reverse sweep; f must return a scalar."""
-        key = argnums if isinstance(argnums, int | tuple) else tuple(argnums)
+        key = argnums if type(argnums) is int or type(argnums) is tuple else tuple(argnums)
         found = self._by_argnums.get(key)
         if found is None:  # the first call with these argnums plans its program
             wrt, many = self._argnums(argnums)
-            found = self._by_argnums[key] = (self._program(wrt), many)
-        program, many = found
-        value, grads = program.run(self._bind(args), gradient=True)
+            found = self._by_argnums[key] = (self._program(wrt).replay, many)
+        replay, many = found
+        value, grads = replay(*self._bind(args))
         return value, grads if many else grads[0]
 
     def grad(self, *args: Any, argnums: Argnums = 0) -> Any:
@@ -310,10 +310,16 @@ class Tape:
             wrt.append(i)
         return tuple(wrt), many
 
-    def _bind(self, args: Sequence[Any]) -> list[Any]:
+    def _bind(self, args: Sequence[Any]) -> Sequence[Any]:
         if len(args) != len(self.inputs):
             raise TypeError(f"tape: recorded with {len(self.inputs)} arguments, called with "
                             f"{len(args)}")
+        for value, spec in zip(args, self.inputs):  # the usual case: the recorded arrays
+            if (type(value) is not np.ndarray or value.shape != spec.shape
+                    or value.dtype is not spec.dtype or spec.kind == "scalar"):
+                break
+        else:
+            return args
         bound = []
         for i, (value, spec) in enumerate(zip(args, self.inputs)):
             if (type(value) is np.ndarray and value.shape == spec.shape
