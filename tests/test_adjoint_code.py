@@ -181,3 +181,35 @@ def test_random_graphs_of_kernel_operations_match_autograd(fresh_cache):
     assert checked == 300
     assert fresh_cache["written"] >= 140, fresh_cache  # about half the trees: the others have
     # an operation without a kernel on their values (a sum of a 0-d value, a matmul of vectors)
+
+
+def test_one_node_in_place_of_two_equal_ones(rng, fresh_cache):
+    """Written for u + v with u = a·b and v = a·b, run on u + u: value_and_grad reads only
+    the leaves (right by linearity), backward() checks every node is distinct and refuses."""
+    a0, b0 = rng.standard_normal(3), rng.standard_normal(3)
+
+    def two(a, b):
+        return ad.sum(a * b + a * b)
+
+    def one(a, b):
+        u = a * b
+        return ad.sum(u + u)
+
+    for _ in range(3):
+        ad.grad(two, (0, 1))(a0, b0)
+    assert fresh_cache["written"] == 1
+    got = ad.grad(one, (0, 1))(a0, b0)
+    assert fresh_cache["written"] == 2  # the same leaves' adjoints: 2b and 2a
+    np.testing.assert_array_equal(got[0], 2 * b0)
+    np.testing.assert_array_equal(got[1], 2 * a0)
+    a, b = ReverseDiff(a0), ReverseDiff(b0)
+    for _ in range(3):
+        out = ad.sum(a * b + a * b)
+        out.backward()
+    assert fresh_cache["written"] == 3
+    u = a * b
+    out = ad.sum(u + u)
+    out.backward()
+    assert fresh_cache["written"] == 3  # refused: u would get half its adjoint
+    np.testing.assert_array_equal(u.grad, 2 * np.ones(3))
+    np.testing.assert_array_equal(a.grad, 2 * b0)
