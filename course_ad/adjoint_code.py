@@ -183,7 +183,9 @@ def _edges(node: Any, k: int, position: dict, every_node: bool, fused_block: Cal
     cotangent, whether that is a fresh array of the sweep's own, and where one exists, the
     statement that adds it into an adjoint ``{target}`` in place instead)."""
     shape = np.shape(node.value)
-    block = fused_block(node) if fused_block is not None and node.op in _BLOCK_ENDS else None
+    block = None
+    if fused_block is not None and node.op in fusion.BLOCK_ENDS:
+        block = fused_block(node)
     if block is not None and every_node:  # every adjoint kept, but none of the zero ones
         cancelled.update((id(v), i) for v, i in fusion.cancelled_edges(
             block.match, lambda v: uses[position[id(v)]]))
@@ -263,7 +265,6 @@ def _summed(k: int, contributions: list, in_place: bool) -> list[str]:
 
 
 _VIEWS = frozenset({"reshape", "transpose"})  # VJPs that return a view of v̄
-_BLOCK_ENDS = frozenset({"add", "sub"})
 
 
 def _writable(order: list) -> bool:

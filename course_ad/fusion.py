@@ -41,8 +41,8 @@ import numpy as np
 from .kernels import Kernel
 from .registry import Domain, Rule
 
-__all__ = ["Block", "match", "cancelled_edges", "fuse_tape", "log_softmax_vjp", "logsumexp_vjp",
-           "LOG_SOFTMAX", "LOGSUMEXP"]
+__all__ = ["Block", "BLOCK_ENDS", "match", "cancelled_edges", "fuse_tape", "log_softmax_vjp",
+           "logsumexp_vjp", "LOG_SOFTMAX", "LOGSUMEXP"]
 
 
 class Block:
@@ -50,6 +50,9 @@ class Block:
 
     LOG_SOFTMAX = "log_softmax"
     LOGSUMEXP = "logsumexp"
+
+
+BLOCK_ENDS = frozenset({"sub", "add"})  # the operations a block can end in
 
 
 class Match(NamedTuple):
@@ -83,7 +86,7 @@ def match(y: Any, op: Callable[[Any], str | None],
           inputs: Callable[[Any], tuple]) -> Match | None:
     """The fused block that ends in y, if y ends one (see the module's docstring)."""
     kind = op(y)
-    if kind not in ("sub", "add"):
+    if kind not in BLOCK_ENDS:
         return None
     first, second = inputs(y)
     if kind == "sub":  # y = s − log(t)

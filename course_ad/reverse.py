@@ -191,20 +191,18 @@ class ReverseDiff(Operators, Traced):
             vjps = rule.vjp if kernel is None else kernel.vjp
             variadic = rule.variadic
             argnums = node._argnums
-            if kernel is not None and node.op in _BLOCK_ENDS and (
+            block = None
+            if kernel is not None and node.op in fusion.BLOCK_ENDS and (
                     second is not None and (first.op == "log" or second.op == "log")):
                 block = _block(node)
-                if block is None:
-                    pass
-                elif every_node:  # every adjoint kept, but none of the zero ones into m
-                    if uses is None:
-                        uses = _uses(order)
-                    cancelled.update((id(v), i) for v, i in fusion.cancelled_edges(
-                        block.match, lambda v, uses=uses: uses.get(id(v), 0)))
-                else:  # a log-softmax or log-sum-exp: one adjoint, into x
-                    x = block.match.x
-                    parents, argnums, vjps = (x,), _FIRST, (block.vjp,)
-                    args, params = block.values, {"axis": block.match.axis}
+            if block is not None and every_node:  # every adjoint kept, none of the zero ones
+                if uses is None:
+                    uses = _uses(order)
+                cancelled.update((id(v), i) for v, i in fusion.cancelled_edges(
+                    block.match, lambda v, uses=uses: uses.get(id(v), 0)))
+            elif block is not None:  # a log-softmax or log-sum-exp: one adjoint, into x
+                parents, argnums, vjps = (block.match.x,), _FIRST, (block.vjp,)
+                args, params = block.values, {"axis": block.match.axis}
             for parent, i in zip(parents, argnums):
                 if cancelled and (id(node), i) in cancelled:
                     continue
@@ -357,9 +355,6 @@ def _record(cls: type, rule: Any, value: Any, values: tuple | None, argnums: tup
     node._mark = 0
     node._id = next(_created)
     return node
-
-
-_BLOCK_ENDS = frozenset({"add", "sub"})
 
 
 class _Block(NamedTuple):
