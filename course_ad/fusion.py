@@ -63,6 +63,7 @@ class Match(NamedTuple):
     axis: tuple[int, ...]
     shift: Any = None  # s = x − m, whose adjoint from y sums to zero over ``axis``
     drop: Any = None  # m[..., 0] of a log-sum-exp (None for a log-softmax)
+    log_t: Any = None  # log(t)
 
 
 def log_softmax_vjp(g, out, x, e, total, *, axis, dst=None):
@@ -115,19 +116,24 @@ def match(y: Any, op: Callable[[Any], str | None],
     if axis is None or not _params(m).get("keepdims") or _params(t).get("axis") != axis:
         return None
     if s is not None:  # log-softmax: t must keep its axes to broadcast against s
-        return (Match(Block.LOG_SOFTMAX, x, e, t, axis, shift) if _params(t).get("keepdims")
-                else None)
+        return (Match(Block.LOG_SOFTMAX, x, e, t, axis, shift, None, log_t)
+                if _params(t).get("keepdims") else None)
     if _params(t).get("keepdims") or not _drops_kept_axes(drop, m, axis, op, inputs):
         return None
-    return Match(Block.LOGSUMEXP, x, e, t, axis, shift, drop)
+    return Match(Block.LOGSUMEXP, x, e, t, axis, shift, drop, log_t)
 
 
 def cancelled_edges(found: Match, uses: Callable[[Any], int]) -> tuple[tuple[Any, int], ...]:
     """The edges (node, argument position) into m whose adjoints sum to zero: s → m, and
     m[..., 0] → m of a log-sum-exp, when ``uses(v)`` (how many arguments v is) shows that
-    nothing outside the block reads s or m[..., 0]."""
+    nothing outside the block reads s, e, t, log t or m[..., 0].
+
+    s̄ sums to zero over ``axis`` only when ȳ alone reaches it: another use of e, t or log t
+    (``sum(e)`` beside the log-softmax) adds a share that does not cancel, and m needs it."""
     inside = 2 if found.kind == Block.LOG_SOFTMAX else 1  # s feeds exp (and y − log t)
     if uses(found.shift) != inside or (found.drop is not None and uses(found.drop) != 1):
+        return ()
+    if uses(found.e) != 1 or uses(found.t) != 1 or uses(found.log_t) != 1:
         return ()
     if found.drop is None:
         return ((found.shift, 1),)

@@ -324,3 +324,37 @@ def test_backward_sends_the_adjoint_of_a_shift_used_elsewhere_into_the_max(rng):
             return ad.mean(lse - logits[np.arange(6), y]) + leak(shifted, m)
 
         np.testing.assert_allclose(W.grad, ad.jacfwd(f)(W.value), rtol=1e-12, atol=1e-14)
+
+
+def _blocks_with_a_leak(kind, leak):
+    """f(x): a log-sum-exp or log-softmax over rows written from primitives, plus
+    ``leak(e, t, log_t)``, another use of one of the block's inner values."""
+    def f(x):
+        m = ad.max(x, axis=1, keepdims=True)
+        shifted = x - m
+        e = ad.exp(shifted)
+        t = ad.sum(e, axis=1, keepdims=kind == "log_softmax")
+        log_t = ad.log(t)
+        y = shifted - log_t if kind == "log_softmax" else log_t + m[:, 0]
+        return ad.sum(y * y) + leak(e, t, log_t)
+    return f
+
+
+@pytest.mark.parametrize("kind", ["log_softmax", "logsumexp"])
+@pytest.mark.parametrize("inner", ["e", "t", "log_t"])
+def test_backward_sends_the_adjoint_of_an_inner_value_used_elsewhere_into_the_max(
+        rng, kind, inner):
+    """x − m's adjoint sums to zero over the axis only when ȳ alone reaches it: with e, t or
+    log t used again (sum(e) beside a log-softmax), m's edges carry a share that does not
+    cancel, and backward() must not skip them."""
+    leak = {"e": lambda e, t, log_t: ad.sum(e * e), "t": lambda e, t, log_t: ad.sum(t * t),
+            "log_t": lambda e, t, log_t: ad.sum(log_t * log_t)}[inner]
+    f = _blocks_with_a_leak(kind, leak)
+    x0 = rng.standard_normal((3, 4))
+    want = ad.jacfwd(f)(x0)
+    for _ in range(3):  # the generic sweep twice, then (where written) the adjoint code
+        x = ReverseDiff(x0)
+        out = f(x)
+        out.backward()
+        np.testing.assert_allclose(x.grad, want, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(ad.grad(f)(x0), want, rtol=1e-12, atol=1e-13)
