@@ -32,7 +32,7 @@ import numpy as np
 
 from . import fusion
 from .dispatch import zeros
-from .kernels import IDENTITY, KERNELS, NEGATE
+from .kernels import IDENTITY, KERNELS, NEGATE, _basic, _distinct_positions
 from .ops import unbroadcast
 
 __all__ = ["MAX_NODES", "run", "seen", "write_sweep"]
@@ -224,6 +224,12 @@ def _edges(node: Any, k: int, position: dict, every_node: bool, fused_block: Cal
             if kernel.add_into and kernel.add_into[i] is not None and not differs:
                 names[f"I{k}_{i}"] = kernel.add_into[i]
                 into = f"I{k}_{i}(g{k}, v{k}, {args}, target={{target}}{params})"
+                if node.op == "getitem" and not _comparable(node._params):
+                    # A scatter adds v̄'s entries into x̄ one by one: where an index array
+                    # repeats a position, (x̄ + a) + b, not the generic x̄ + (a + b).
+                    names["distinct"] = _distinct
+                    into = (f"{into} if distinct(n{k}._params['index']) else "
+                            f"np.add({{target}}, {c}, out={{target}})")
         if differs:  # the adjoint of broadcasting: summed back to the parent's shape
             c, fresh = _summed_back(c, shape, parent_shape), True
         edges.append((p, c, fresh, into))
@@ -245,9 +251,13 @@ def _summed_back(c: str, have: tuple[int, ...], shape: tuple[int, ...]) -> str:
 def _summed(k: int, contributions: list, in_place: bool) -> list[str]:
     """The statements that make g{k}, node k's adjoint, from its contributions."""
     scatters = in_place and any(into is not None for _, _, into in contributions)
-    first = next((c for c in contributions if c[1] and c[2] is None),  # a fresh array
-                 next((c for c in contributions if scatters and c[2] is None),  # to copy
-                      next((c for c in contributions if c[1]), contributions[0])))
+    # The generic sweep adds contributions in the order they arrive. Two add up to the same
+    # float in either order, three need not ((c + a) + b is not (a + b) + c): the array to
+    # start from is one of the first two, so the sums stay the generic sweep's to the bit.
+    head = contributions[:2]
+    first = next((c for c in head if c[1] and c[2] is None),  # a fresh array
+                 next((c for c in head if scatters and c[2] is None),  # to copy
+                      next((c for c in head if c[1]), contributions[0])))
     rest = [c for c in contributions if c is not first]
     if scatters and not first[1] and any(into is not None for _, _, into in rest):
         lines, owned = [f"g{k} = {first[0]}.copy()"], True  # a buffer to scatter into
@@ -314,6 +324,11 @@ def _same(value: Any, name: str, names: dict) -> str:
 
 
 _MISSING = object()
+
+
+def _distinct(index: Any) -> bool:
+    """Does this index pick no position twice (basic, or one index array without repeats)?"""
+    return _basic(index) or _distinct_positions(index)
 
 
 def _comparable(params: dict) -> bool:

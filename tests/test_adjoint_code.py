@@ -94,7 +94,8 @@ def test_written_code_reads_like_adjoint_code_and_holds_no_values(rng):
     assert "    g18 = 1.0" in lines  # the seed
     assert "    g16 = np.negative(g17)" in lines  # the subtraction's second input
     assert "    g8 = F15(g15, v15, v8, v11, v12, axis=A15)" in lines  # fused: softmax · ȳ
-    assert "    I16_0(g16, v16, v8, target=g8, **n16._params)" in lines  # scattered into it
+    assert "    I16_0(g16, v16, v8, target=g8, **n16._params) if distinct(n16._params['index'])" \
+        " else np.add(g8, K16_0(g16, v16, v8, **n16._params), out=g8)" in lines  # scattered
     assert "    g3 = np.add.reduce(g8, axis=(0,))" in lines  # the bias: summed over the batch
     kept = [v for v in sweep.__globals__.values() if isinstance(v, np.ndarray | ReverseDiff)]
     assert kept == []  # rules, kernels, shapes and parameters only: no graph stays alive
@@ -213,3 +214,63 @@ def test_one_node_in_place_of_two_equal_ones(rng, fresh_cache):
     assert fresh_cache["written"] == 3  # refused: u would get half its adjoint
     np.testing.assert_array_equal(u.grad, 2 * np.ones(3))
     np.testing.assert_array_equal(a.grad, 2 * b0)
+
+
+def _written_then_generic(build, every_node, fresh_cache):
+    """Each node's adjoint from written code (the third sweep of ``build()``'s graph), then
+    from the generic sweep of the same graph."""
+    for _ in range(3):
+        out = build()
+        if every_node:
+            out.backward()
+        else:
+            out._sweep(None, False, False)
+    assert fresh_cache["written"] == 1
+    order = ad.topological_order(out)
+    written = [node.grad for node in order]
+    adjoint_code._WRITTEN.clear()
+    for node in order:
+        node.grad = None
+    if every_node:
+        out.backward()
+    else:
+        out._sweep(None, False, False)
+    return written, [node.grad for node in order]
+
+
+@pytest.mark.parametrize("every_node", [True, False])
+def test_three_contributions_add_up_in_the_generic_order(rng, every_node, fresh_cache):
+    """x̄ = v̄₁ + v̄₂ + x̄₃ with only the last a fresh array: starting from it would round
+    (c + a) + b, not the generic (a + b) + c, and the bits would differ."""
+    x0, c = rng.standard_normal(50), rng.standard_normal(50)
+    w = rng.standard_normal((3, 50))
+    x = ReverseDiff(x0)
+
+    def build():
+        return ad.sum(w[0] * (x * c) + w[1] * (x + 1.0) + w[2] * (x + 2.0))
+
+    written, generic = _written_then_generic(build, every_node, fresh_cache)
+    for got, want in zip(written, generic):
+        if want is not None or every_node:
+            np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(x.grad, w[0] * c + w[1] + w[2], rtol=1e-14)
+
+
+@pytest.mark.parametrize("every_node", [True, False])
+def test_a_repeated_index_is_not_scattered_entry_by_entry(rng, every_node, fresh_cache):
+    """x[i] with i repeating positions, beside another use of x: adding v̄'s entries into x̄
+    one by one rounds (x̄ + a) + b; the generic sweep adds x̄ + (a + b)."""
+    x0, c = rng.standard_normal(5), rng.standard_normal(5)
+    index, w = rng.integers(0, 5, 50), rng.standard_normal(50)
+    x = ReverseDiff(x0)
+
+    def build():
+        return ad.sum(w * x[index]) + ad.sum(x * c)
+
+    written, generic = _written_then_generic(build, every_node, fresh_cache)
+    for got, want in zip(written, generic):
+        if want is not None or every_node:
+            np.testing.assert_array_equal(got, want)
+    want = c.copy()
+    np.add.at(want, index, w)
+    np.testing.assert_allclose(x.grad, want, rtol=1e-13)
