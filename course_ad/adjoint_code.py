@@ -122,8 +122,12 @@ def write_sweep(order: list, every_node: bool,
                 loaded.add(p)
     # Distinct nodes: creation numbers that increase in the recorded order. Where only the
     # leaves' adjoints are read, distinct leaves suffice: a node reached twice as two
-    # recorded nodes pushes each share of its adjoint through the same linear VJP.
-    distinct = [k for k, node in enumerate(order) if every_node or node._first is None]
+    # recorded nodes pushes each share of its adjoint through the same linear VJP. Not with a
+    # max in the graph: the log-sum-exp matcher compares nodes by identity, and two recorded
+    # nodes that are now one (x − max x written from two equal x) would fuse in the generic
+    # sweep, rounding otherwise than the code written unfused.
+    every = every_node or any(node.op == "max" for node in order)
+    distinct = [k for k, node in enumerate(order) if every or node._first is None]
     if len(distinct) > 1:
         check.append("if not (" + " < ".join(f"n{k}._id" for k in distinct) + "): return False")
     for k, node in enumerate(order):

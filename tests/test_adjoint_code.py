@@ -274,3 +274,30 @@ def test_a_repeated_index_is_not_scattered_entry_by_entry(rng, every_node, fresh
     want = c.copy()
     np.add.at(want, index, w)
     np.testing.assert_allclose(x.grad, want, rtol=1e-13)
+
+
+def test_two_equal_nodes_that_are_now_one_do_not_hide_a_log_sum_exp(rng, fresh_cache):
+    """Written for max(x₁) and exp(x₂ − m) with x₁, x₂ two equal products (no block: the
+    matcher wants one x), run on one product: the generic sweep fuses that log-sum-exp, so
+    the written (unfused) code must refuse it rather than round otherwise."""
+    a0, b0, w = rng.standard_normal((4, 5)), rng.standard_normal((4, 5)), rng.standard_normal(4)
+
+    def lse(x1, x2):
+        m = ad.max(x1, axis=1, keepdims=True)
+        return ad.sum(w * (ad.log(ad.sum(ad.exp(x2 - m), axis=1)) + m[:, 0]))
+
+    def two(a, b):
+        return lse(a * b, a * b)
+
+    def one(a, b):
+        x = a * b
+        return lse(x, x)
+
+    for _ in range(3):
+        ad.grad(two, (0, 1))(a0, b0)
+    assert fresh_cache["written"] == 1
+    got = ad.grad(one, (0, 1))(a0, b0)
+    assert fresh_cache["written"] == 1  # refused
+    adjoint_code._WRITTEN.clear()
+    for g, want in zip(got, ad.grad(one, (0, 1))(a0, b0)):
+        np.testing.assert_array_equal(g, want)
