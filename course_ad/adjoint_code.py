@@ -225,7 +225,9 @@ def _edges(node: Any, k: int, position: dict, every_node: bool, fused_block: Cal
             names[f"K{k}_{i}"] = vjp
             c = f"K{k}_{i}(g{k}, v{k}, {args}{params})"
             fresh = node.op not in _VIEWS
-            if kernel.add_into and kernel.add_into[i] is not None and not differs:
+            # (not into the adjoint of a 0-d value: that may be a numpy scalar, not an array)
+            if kernel.add_into and kernel.add_into[i] is not None and not differs \
+                    and parent_shape:
                 names[f"I{k}_{i}"] = kernel.add_into[i]
                 into = f"I{k}_{i}(g{k}, v{k}, {args}, target={{target}}{params})"
                 if node.op == "getitem" and not _comparable(node._params):

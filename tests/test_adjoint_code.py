@@ -374,3 +374,18 @@ def test_a_constant_of_another_shape_or_dtype_with_the_same_node_shapes(rng, con
     c = np.asarray(constant, dtype=float)
     np.testing.assert_allclose(x.grad, (1.0 - np.tanh(x.value * c) ** 2) * c / c
                                * np.ones((2, 3)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("every_node", [True, False])
+def test_no_scatter_into_the_adjoint_of_a_0d_value(every_node, fresh_cache):
+    """a 0-d, x̄ = 3 + Σ c from a·3 and a[None]·c: the first contribution is a numpy scalar,
+    which an index's adjoint cannot be scattered into (np.add.at wants an array)."""
+    c = np.array([1.5, 2.5])
+
+    def build():
+        a = ReverseDiff(np.array(2.0))
+        return ad.sum(a[None] * c) + a * 3.0
+
+    written, generic = _written_then_generic(build, every_node, fresh_cache)
+    _same_adjoints(written, generic, "a[None]")
+    assert written[0] == 7.0
