@@ -162,6 +162,11 @@ def write_sweep(order: list, every_node: bool,
         node = order[k]
         if not pending[k]:
             continue
+        if len(pending[k]) > 1 and k != last and np.shape(node.value) == ():
+            # A 0-d adjoint's sum is a numpy scalar or a 0-d array as the generic sweep's
+            # kernel outputs and in-place adds happen to make it: no one line gives both (and
+            # an index's adjoint cannot be scattered into a numpy scalar).
+            return None
         sweep += _summed(k, pending[k], in_place)
         if node._first is None:
             continue
@@ -225,9 +230,7 @@ def _edges(node: Any, k: int, position: dict, every_node: bool, fused_block: Cal
             names[f"K{k}_{i}"] = vjp
             c = f"K{k}_{i}(g{k}, v{k}, {args}{params})"
             fresh = node.op not in _VIEWS
-            # (not into the adjoint of a 0-d value: that may be a numpy scalar, not an array)
-            if kernel.add_into and kernel.add_into[i] is not None and not differs \
-                    and parent_shape:
+            if kernel.add_into and kernel.add_into[i] is not None and not differs:
                 names[f"I{k}_{i}"] = kernel.add_into[i]
                 into = f"I{k}_{i}(g{k}, v{k}, {args}, target={{target}}{params})"
                 if node.op == "getitem" and not _comparable(node._params):
