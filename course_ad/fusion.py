@@ -21,9 +21,10 @@ code: the user still writes primitives, and the gradient is the same to rounding
 
 A sweep that gives every node its adjoint (``backward()``: pictures show them) still pushes
 ȳ through the block statement by statement, but not into m. The adjoints that reach m from
-s (and from m[..., 0]) are ȳ's share alone when nothing else uses s and m[..., 0], and then
-they sum to exactly zero, so those edges are skipped (``cancelled_edges``). m's adjoint is an
-exact 0 instead of rounding noise, and the max's arg-max mask is never built.
+s (and from m[..., 0]) are ȳ's share alone when nothing else uses s, e, t, log(t) and
+m[..., 0], and then they sum to exactly zero, so those edges are skipped
+(``cancelled_edges``). m's adjoint is an exact 0 instead of rounding noise, and the max's
+arg-max mask is never built.
 
 One matcher serves the tape (its statements) and the eager engine (its graph nodes): both
 are given as ``op(v)``, the rule name of a value (None for a constant or an input), and
