@@ -12,14 +12,16 @@ Such code is right only for the graph it was written for, so before it changes a
 checks that the graph it is given has that form (otherwise the generic sweep runs):
 - every node has the recorded rule, argument positions and static parameters;
 - every parent is the recorded one, by identity (``x * x`` is not ``x * y``), and the leaves
-  (with ``backward()``, all nodes) are distinct: their creation numbers increase in the
-  recorded order;
+  (with ``backward()`` or a max in the graph, all nodes) are distinct: their creation
+  numbers increase in the recorded order;
 - the leaves, the output, and the nodes with a constant argument or an index array have the
   recorded type, shape and dtype; every other value's follow from those.
 
 Only first-order sweeps over plain numpy values whose every operation has a kernel
 (``course_ad.kernels``) are written out, for graphs of at most ``MAX_NODES`` nodes with a
-scalar output and the default seed. The function holds rules and kernels, never a node or
+scalar output and the default seed, and no 0-d value but the output with two adjoint
+contributions. Contributions are added in the generic sweep's order, so the adjoints are
+its own to the bit. The function holds rules and kernels, never a node or
 a value, so it keeps no graph alive.
 """
 
