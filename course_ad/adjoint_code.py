@@ -34,7 +34,7 @@ import numpy as np
 
 from . import fusion
 from .dispatch import zeros
-from .kernels import IDENTITY, KERNELS, NEGATE, _basic, _distinct_positions
+from .kernels import IDENTITY, KERNELS, NEGATE
 from .ops import unbroadcast
 
 __all__ = ["MAX_NODES", "run", "seen", "write_sweep"]
@@ -150,7 +150,7 @@ def write_sweep(order: list, every_node: bool,
 
     # Contributions to each adjoint are gathered and summed where that adjoint is first
     # needed: a fresh array of the sweep's own first, then the others added into it in place
-    # (a scatter straight into it for an index's adjoint), when every value is float64.
+    # (a basic index's adjoint scattered straight in), when every value is float64.
     in_place = all(np.result_type(node.value) == np.float64 for node in order)
     pending: list[list[tuple[str, bool, str | None]]] = [[] for _ in order]
     uses = [0] * len(order)  # how many arguments each node is
@@ -232,15 +232,14 @@ def _edges(node: Any, k: int, position: dict, every_node: bool, fused_block: Cal
             names[f"K{k}_{i}"] = vjp
             c = f"K{k}_{i}(g{k}, v{k}, {args}{params})"
             fresh = node.op not in _VIEWS
-            if kernel.add_into and kernel.add_into[i] is not None and not differs:
+            # A scatter adds v̄'s entries into x̄ one by one: where an index array repeats a
+            # position that is (x̄ + a) + b, not the generic sweep's x̄ + (a + b). So only a
+            # basic index (no position twice) scatters; an index array's adjoint is made
+            # whole first, as the generic sweep makes it.
+            if kernel.add_into and kernel.add_into[i] is not None and not differs and not (
+                    node.op == "getitem" and not _comparable(node._params)):
                 names[f"I{k}_{i}"] = kernel.add_into[i]
                 into = f"I{k}_{i}(g{k}, v{k}, {args}, target={{target}}{params})"
-                if node.op == "getitem" and not _comparable(node._params):
-                    # A scatter adds v̄'s entries into x̄ one by one: where an index array
-                    # repeats a position, (x̄ + a) + b, not the generic x̄ + (a + b).
-                    names["distinct"] = _distinct
-                    into = (f"{into} if distinct(n{k}._params['index']) else "
-                            f"np.add({{target}}, {c}, out={{target}})")
         if differs:  # the adjoint of broadcasting: summed back to the parent's shape
             c, fresh = _summed_back(c, shape, parent_shape), True
         edges.append((p, c, fresh, into))
@@ -335,11 +334,6 @@ def _same(value: Any, name: str, names: dict) -> str:
 
 
 _MISSING = object()
-
-
-def _distinct(index: Any) -> bool:
-    """Does this index pick no position twice (basic, or one index array without repeats)?"""
-    return _basic(index) or _distinct_positions(index)
 
 
 def _comparable(params: dict) -> bool:
