@@ -114,9 +114,7 @@ def write_sweep(order: list, every_node: bool,
                 check.append(f"q = p.get({key!r}, missing)")
                 check.append(f"if not ({_same(value, 'q', names)}): return False")
         for slot, parent in zip(_SLOTS, node.parents):
-            p = position[id(parent)]
-            if p > k:
-                return None  # not in creation order: never for a recorded graph
+            p = position[id(parent)]  # below k: a parent is made before its children
             if p in loaded:  # reached before, by another path: the same node again
                 check.append(f"if n{k}.{slot} is not n{p}: return False")
             else:
@@ -128,8 +126,8 @@ def write_sweep(order: list, every_node: bool,
     # max in the graph: the log-sum-exp matcher compares nodes by identity, and two recorded
     # nodes that are now one (x − max x written from two equal x) would fuse in the generic
     # sweep, rounding otherwise than the code written unfused.
-    every = every_node or any(node.op == "max" for node in order)
-    distinct = [k for k, node in enumerate(order) if every or node._first is None]
+    all_distinct = every_node or any(node.op == "max" for node in order)
+    distinct = [k for k, node in enumerate(order) if all_distinct or node._first is None]
     if len(distinct) > 1:
         check.append("if not (" + " < ".join(f"n{k}._id" for k in distinct) + "): return False")
     for k, node in enumerate(order):

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .kernels import Kernel
+from .kernels import Kernel, kept_shape
 from .registry import Domain, Rule
 
 __all__ = ["Block", "BLOCK_ENDS", "match", "cancelled_edges", "fuse_tape", "log_softmax_vjp",
@@ -77,10 +77,7 @@ def log_softmax_vjp(g, out, x, e, total, *, axis, dst=None):
 
 def logsumexp_vjp(g, out, x, e, total, *, axis, dst=None):
     """x̄ += v̄ e / t, v̄ and t given their reduced axes back (softmax times the adjoint)"""
-    kept = list(np.shape(e))
-    for a in axis:
-        kept[a] = 1
-    share = np.divide(g, total).reshape(kept)
+    share = np.divide(g, total).reshape(kept_shape(e.shape, axis))
     return np.multiply(e, share, out=dst)
 
 

@@ -81,7 +81,8 @@ def _into(dst, value):
     return dst
 
 
-def _kept(shape, axis):
+def kept_shape(shape, axis):
+    """The shape with the reduced axes back as size 1 (a reduction's keepdims shape)."""
     if axis is None:
         return (1,) * len(shape)
     kept = list(shape)
@@ -94,7 +95,7 @@ def _restored(g, x, axis, keepdims):
     """A reduced cotangent with its reduced axes back as size 1 (broadcasts against x)."""
     if keepdims:
         return g
-    kept = _kept(x.shape, axis)
+    kept = kept_shape(x.shape, axis)
     return g.reshape(kept) if type(g) is np.ndarray else np.reshape(g, kept)
 
 
